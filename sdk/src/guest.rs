@@ -1,0 +1,206 @@
+//! The wasm side: WIT bindings and the adapter that exports a
+//! [`ReportingPlugin`] as our world. Plugin authors never use this module
+//! directly; [`export_plugin!`](crate::export_plugin) does.
+
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use crate::data_sources::{DataSourceError, DataSources};
+use crate::{
+    AttributedObservation, ConfigDigest, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits,
+    ReportPlus, ReportWithInfo, ReportingPlugin,
+};
+
+#[allow(missing_docs, clippy::all, unsafe_code)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "reporting-plugin-world",
+        pub_export_macro: true,
+        export_macro_name: "__export_reporting_plugin_world",
+        default_bindings_module: "ocr_plugin_sdk::__private::bindings",
+        runtime_path: "ocr_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+use bindings::exports::ocr::plugin::reporting_plugin as wit;
+use bindings::ocr::plugin::data_sources as wit_sources;
+use bindings::ocr::plugin::types as wit_types;
+
+/// The component type the export macro instantiates with the author's plugin.
+pub struct Component<P>(PhantomData<P>);
+
+/// The resource behind `reporting-plugin.plugin`.
+pub struct Instance<P> {
+    plugin: P,
+}
+
+/// Data sources reached through the host import.
+struct HostDataSources;
+
+impl DataSources for HostDataSources {
+    fn read(&self, name: &str) -> Result<String, DataSourceError> {
+        wit_sources::read(name).map_err(|e| match e {
+            wit_sources::SourceError::Unknown(n) => DataSourceError::Unknown(n),
+            wit_sources::SourceError::Unavailable(why) => DataSourceError::Unavailable(why),
+            wit_sources::SourceError::NotPermitted => DataSourceError::NotPermitted,
+        })
+    }
+}
+
+fn ms(value: u64) -> Duration {
+    Duration::from_millis(value)
+}
+
+fn config_from_wit(c: wit_types::PluginConfig) -> Result<PluginConfig, PluginError> {
+    let digest: [u8; 32] = c
+        .config_digest
+        .as_slice()
+        .try_into()
+        .map_err(|_| PluginError::invalid_config("config digest is not 32 bytes"))?;
+    Ok(PluginConfig {
+        config_digest: ConfigDigest(digest),
+        oracle_id: c.oracle_id,
+        n: c.n,
+        f: c.f,
+        onchain_config: c.onchain_config,
+        offchain_config: c.offchain_config,
+        estimated_round_interval: ms(c.estimated_round_interval_ms),
+        max_duration_query: ms(c.max_duration_query_ms),
+        max_duration_observation: ms(c.max_duration_observation_ms),
+        max_duration_should_accept_attested_report: ms(c.max_duration_should_accept_attested_report_ms),
+        max_duration_should_transmit_accepted_report: ms(c.max_duration_should_transmit_accepted_report_ms),
+    })
+}
+
+fn error_to_wit(e: PluginError) -> wit_types::PluginError {
+    match e {
+        PluginError::InvalidConfig(m) => wit_types::PluginError::InvalidConfig(m),
+        PluginError::InvalidInput(m) => wit_types::PluginError::InvalidInput(m),
+        PluginError::DataSource(m) => wit_types::PluginError::DataSource(m),
+        PluginError::Other(m) => wit_types::PluginError::Other(m),
+    }
+}
+
+fn info_to_wit(info: PluginInfo) -> wit_types::PluginInfo {
+    let PluginLimits {
+        max_query_length,
+        max_observation_length,
+        max_outcome_length,
+        max_report_length,
+        max_report_count,
+    } = info.limits;
+    wit_types::PluginInfo {
+        name: info.name,
+        limits: wit_types::PluginLimits {
+            max_query_length,
+            max_observation_length,
+            max_outcome_length,
+            max_report_length,
+            max_report_count,
+        },
+    }
+}
+
+fn ctx_from_wit(c: wit_types::OutcomeContext) -> OutcomeContext {
+    OutcomeContext { seq_nr: c.seq_nr, previous_outcome: c.previous_outcome, epoch: c.epoch, round: c.round }
+}
+
+fn ao_from_wit(a: wit_types::AttributedObservation) -> AttributedObservation {
+    AttributedObservation { observation: a.observation, observer: a.observer }
+}
+
+fn report_to_wit(r: ReportPlus) -> wit_types::ReportPlus {
+    wit_types::ReportPlus {
+        report: r.report,
+        info: r.info,
+        transmission_schedule_override: r.transmission_schedule_override.map(|s| wit_types::TransmissionSchedule {
+            transmitters: s.transmitters,
+            transmission_delays_ms: s
+                .transmission_delays
+                .iter()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .collect(),
+        }),
+    }
+}
+
+fn rwi_from_wit(r: wit_types::ReportWithInfo) -> ReportWithInfo {
+    ReportWithInfo { report: r.report, info: r.info }
+}
+
+impl<P: ReportingPlugin> wit::Guest for Component<P> {
+    type Plugin = Instance<P>;
+
+    fn create(config: wit_types::PluginConfig) -> Result<wit::CreatedPlugin, wit_types::PluginError> {
+        let config = config_from_wit(config).map_err(error_to_wit)?;
+        let (plugin, info) = P::new(&config).map_err(error_to_wit)?;
+        Ok(wit::CreatedPlugin { instance: wit::Plugin::new(Instance { plugin }), info: info_to_wit(info) })
+    }
+}
+
+impl<P: ReportingPlugin> wit::GuestPlugin for Instance<P> {
+    fn query(&self, ctx: wit_types::OutcomeContext) -> Result<Vec<u8>, wit_types::PluginError> {
+        self.plugin.query(&ctx_from_wit(ctx), &HostDataSources).map_err(error_to_wit)
+    }
+
+    fn observation(&self, ctx: wit_types::OutcomeContext, query: Vec<u8>) -> Result<Vec<u8>, wit_types::PluginError> {
+        self.plugin.observation(&ctx_from_wit(ctx), &query, &HostDataSources).map_err(error_to_wit)
+    }
+
+    fn validate_observation(
+        &self,
+        ctx: wit_types::OutcomeContext,
+        query: Vec<u8>,
+        observation: wit_types::AttributedObservation,
+    ) -> Result<(), wit_types::PluginError> {
+        self.plugin.validate_observation(&ctx_from_wit(ctx), &query, &ao_from_wit(observation)).map_err(error_to_wit)
+    }
+
+    fn observation_quorum(
+        &self,
+        ctx: wit_types::OutcomeContext,
+        query: Vec<u8>,
+        observations: Vec<wit_types::AttributedObservation>,
+    ) -> Result<bool, wit_types::PluginError> {
+        let aos: Vec<_> = observations.into_iter().map(ao_from_wit).collect();
+        self.plugin.observation_quorum(&ctx_from_wit(ctx), &query, &aos).map_err(error_to_wit)
+    }
+
+    fn outcome(
+        &self,
+        ctx: wit_types::OutcomeContext,
+        query: Vec<u8>,
+        observations: Vec<wit_types::AttributedObservation>,
+    ) -> Result<Vec<u8>, wit_types::PluginError> {
+        let aos: Vec<_> = observations.into_iter().map(ao_from_wit).collect();
+        self.plugin.outcome(&ctx_from_wit(ctx), &query, &aos).map_err(error_to_wit)
+    }
+
+    fn reports(&self, seq_nr: u64, outcome: Vec<u8>) -> Result<Vec<wit_types::ReportPlus>, wit_types::PluginError> {
+        self.plugin
+            .reports(seq_nr, &outcome)
+            .map(|rs| rs.into_iter().map(report_to_wit).collect())
+            .map_err(error_to_wit)
+    }
+
+    fn should_accept_attested_report(
+        &self,
+        seq_nr: u64,
+        report: wit_types::ReportWithInfo,
+    ) -> Result<bool, wit_types::PluginError> {
+        self.plugin.should_accept_attested_report(seq_nr, &rwi_from_wit(report)).map_err(error_to_wit)
+    }
+
+    fn should_transmit_accepted_report(
+        &self,
+        seq_nr: u64,
+        report: wit_types::ReportWithInfo,
+    ) -> Result<bool, wit_types::PluginError> {
+        self.plugin.should_transmit_accepted_report(seq_nr, &rwi_from_wit(report)).map_err(error_to_wit)
+    }
+
+    fn close(&self) -> Result<(), wit_types::PluginError> {
+        self.plugin.close().map_err(error_to_wit)
+    }
+}

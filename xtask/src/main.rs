@@ -1,0 +1,145 @@
+//! Build helper for the workspace (`cargo xtask <command>`):
+//!
+//! - `plugins`: installs the wasm32-wasip2 target if missing, builds every
+//!   plugin under `plugins/` (and the host's test fixtures) as release
+//!   components, and copies them to `<target>/plugins/<name>.wasm`
+//!   (fixtures to `<target>/plugins/fixtures/<name>.wasm`);
+//! - `test`: everything CI checks: plugins, every test, clippy, rustfmt;
+//! - `demo`: the median feed demo.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
+    match command {
+        "plugins" => build_plugins().map(|_| ()),
+        "test" => test(),
+        "demo" => demo(rest),
+        _ => {
+            eprintln!("usage: cargo xtask <plugins|test|demo [demo args]>");
+            if command == "help" { Ok(()) } else { bail!("unknown command {command:?}") }
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-wasip2 target")?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+        .context("cannot install the wasm32-wasip2 target (rustup target add wasm32-wasip2)")
+}
+
+struct PluginCrate {
+    package: String,
+    lib_name: String,
+    out_name: String,
+    fixture: bool,
+}
+
+fn workspace_metadata() -> Result<serde_json::Value> {
+    let out = cargo().args(["metadata", "--format-version", "1", "--no-deps"]).output()?;
+    if !out.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn plugin_crates(meta: &serde_json::Value, root: &Path) -> Result<Vec<PluginCrate>> {
+    let mut crates = Vec::new();
+    for package in meta["packages"].as_array().context("no packages in cargo metadata")? {
+        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
+        let dir = manifest.parent().context("manifest without a directory")?;
+        let rel = dir.strip_prefix(root).unwrap_or(dir);
+        let fixture = rel.starts_with("host/plugin/fixtures");
+        if !(rel.starts_with("plugins") || fixture) {
+            continue;
+        }
+        let Some(lib) = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["crate_types"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
+        else {
+            continue;
+        };
+        crates.push(PluginCrate {
+            package: package["name"].as_str().unwrap_or_default().to_owned(),
+            lib_name: lib["name"].as_str().unwrap_or_default().replace('-', "_"),
+            out_name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            fixture,
+        });
+    }
+    Ok(crates)
+}
+
+/// Builds every plugin; returns the target directory.
+fn build_plugins() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let meta = workspace_metadata()?;
+    let root = PathBuf::from(meta["workspace_root"].as_str().context("no workspace root")?);
+    let target = PathBuf::from(meta["target_directory"].as_str().context("no target directory")?);
+    let crates = plugin_crates(&meta, &root)?;
+    let mut build = cargo();
+    build.args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
+    for c in &crates {
+        build.args(["-p", &c.package]);
+    }
+    run(&mut build)?;
+    let out_dir = target.join("plugins");
+    std::fs::create_dir_all(out_dir.join("fixtures"))?;
+    for c in &crates {
+        let built = target.join(WASM_TARGET).join("plugin").join(format!("{}.wasm", c.lib_name));
+        let dest =
+            if c.fixture { out_dir.join("fixtures") } else { out_dir.clone() }.join(format!("{}.wasm", c.out_name));
+        std::fs::copy(&built, &dest).with_context(|| format!("copy {} to {}", built.display(), dest.display()))?;
+        let size = std::fs::metadata(&dest)?.len();
+        eprintln!("xtask: {} ({size} bytes)", dest.display());
+    }
+    Ok(target)
+}
+
+fn test() -> Result<()> {
+    build_plugins()?;
+    run(cargo().args(["test", "--release", "--workspace", "--all-targets"]))?;
+    run(cargo().args(["test", "--release", "--workspace", "--doc"]))?;
+    run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The guest glue only exists for wasm: lint it there too.
+    let meta = workspace_metadata()?;
+    let root = PathBuf::from(meta["workspace_root"].as_str().context("no workspace root")?);
+    let mut wasm_clippy = cargo();
+    wasm_clippy.args(["clippy", "--profile", "plugin", "--target", WASM_TARGET, "-p", "ocr-plugin-sdk"]);
+    for c in plugin_crates(&meta, &root)? {
+        wasm_clippy.args(["-p", &c.package]);
+    }
+    run(wasm_clippy.args(["--", "-D", "warnings"]))?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    build_plugins()?;
+    run(cargo().args(["run", "--release", "-p", "median-feed", "--"]).args(args))
+}
