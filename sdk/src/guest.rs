@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use crate::data_sources::{DataSourceError, DataSources};
 use crate::{
-    AttributedObservation, ConfigDigest, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits,
+    AttributedObservationRef, ConfigDigest, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits,
     ReportPlus, ReportWithInfo, ReportingPlugin,
 };
 
@@ -106,8 +106,28 @@ fn ctx_from_wit(c: wit_types::OutcomeContext) -> OutcomeContext {
     OutcomeContext { seq_nr: c.seq_nr, previous_outcome: c.previous_outcome, epoch: c.epoch, round: c.round }
 }
 
-fn ao_from_wit(a: wit_types::AttributedObservation) -> AttributedObservation {
-    AttributedObservation { observation: a.observation, observer: a.observer }
+fn ao_from_wit(a: &wit_types::AttributedObservation) -> AttributedObservationRef<'_> {
+    AttributedObservationRef { observation: &a.observation, observer: a.observer }
+}
+
+/// Views into the packed observations (see `attributed-observations` in the
+/// WIT), checked: a malformed packing is an input error, never a panic.
+fn unpack(
+    packed: &wit_types::AttributedObservations,
+) -> Result<Vec<AttributedObservationRef<'_>>, wit_types::PluginError> {
+    let malformed = || wit_types::PluginError::InvalidInput("malformed packed observations".into());
+    if packed.observers.len() != packed.ends.len() {
+        return Err(malformed());
+    }
+    let mut start = 0usize;
+    let mut views = Vec::with_capacity(packed.observers.len());
+    for (observer, end) in packed.observers.iter().zip(&packed.ends) {
+        let end = usize::try_from(*end).map_err(|_| malformed())?;
+        let observation = packed.data.get(start..end).ok_or_else(malformed)?;
+        views.push(AttributedObservationRef { observation, observer: *observer });
+        start = end;
+    }
+    Ok(views)
 }
 
 fn report_to_wit(r: ReportPlus) -> wit_types::ReportPlus {
@@ -154,16 +174,16 @@ impl<P: ReportingPlugin> wit::GuestPlugin for Instance<P> {
         query: Vec<u8>,
         observation: wit_types::AttributedObservation,
     ) -> Result<(), wit_types::PluginError> {
-        self.plugin.validate_observation(&ctx_from_wit(ctx), &query, &ao_from_wit(observation)).map_err(error_to_wit)
+        self.plugin.validate_observation(&ctx_from_wit(ctx), &query, ao_from_wit(&observation)).map_err(error_to_wit)
     }
 
     fn observation_quorum(
         &self,
         ctx: wit_types::OutcomeContext,
         query: Vec<u8>,
-        observations: Vec<wit_types::AttributedObservation>,
+        observations: wit_types::AttributedObservations,
     ) -> Result<bool, wit_types::PluginError> {
-        let aos: Vec<_> = observations.into_iter().map(ao_from_wit).collect();
+        let aos = unpack(&observations)?;
         self.plugin.observation_quorum(&ctx_from_wit(ctx), &query, &aos).map_err(error_to_wit)
     }
 
@@ -171,9 +191,9 @@ impl<P: ReportingPlugin> wit::GuestPlugin for Instance<P> {
         &self,
         ctx: wit_types::OutcomeContext,
         query: Vec<u8>,
-        observations: Vec<wit_types::AttributedObservation>,
+        observations: wit_types::AttributedObservations,
     ) -> Result<Vec<u8>, wit_types::PluginError> {
-        let aos: Vec<_> = observations.into_iter().map(ao_from_wit).collect();
+        let aos = unpack(&observations)?;
         self.plugin.outcome(&ctx_from_wit(ctx), &query, &aos).map_err(error_to_wit)
     }
 

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use ocr_plugin_sdk::{
-//!     abi, AttributedObservation, DataSources, OutcomeContext, PluginConfig, PluginError,
+//!     abi, AttributedObservationRef, DataSources, OutcomeContext, PluginConfig, PluginError,
 //!     PluginInfo, PluginLimits, Quorum, ReportPlus, ReportingPlugin, SeqNr,
 //! };
 //!
@@ -52,7 +52,7 @@
 //!         &self,
 //!         _ctx: &OutcomeContext,
 //!         _query: &[u8],
-//!         ao: &AttributedObservation,
+//!         ao: AttributedObservationRef<'_>,
 //!     ) -> Result<(), PluginError> {
 //!         if ao.observation.len() != 16 {
 //!             return Err(PluginError::invalid_input("observation is not 16 bytes"));
@@ -64,7 +64,7 @@
 //!         &self,
 //!         _ctx: &OutcomeContext,
 //!         _query: &[u8],
-//!         aos: &[AttributedObservation],
+//!         aos: &[AttributedObservationRef<'_>],
 //!     ) -> Result<bool, PluginError> {
 //!         Ok(self.config.is_quorum(Quorum::TwoFPlusOne, aos.len()))
 //!     }
@@ -73,11 +73,11 @@
 //!         &self,
 //!         _ctx: &OutcomeContext,
 //!         _query: &[u8],
-//!         aos: &[AttributedObservation],
+//!         aos: &[AttributedObservationRef<'_>],
 //!     ) -> Result<Vec<u8>, PluginError> {
 //!         let mut values: Vec<i128> = aos
 //!             .iter()
-//!             .filter_map(|ao| ao.observation.as_slice().try_into().ok().map(i128::from_be_bytes))
+//!             .filter_map(|ao| ao.observation.try_into().ok().map(i128::from_be_bytes))
 //!             .collect();
 //!         values.sort_unstable();
 //!         let median = values.get(values.len() / 2).ok_or_else(|| PluginError::invalid_input("no observations"))?;
@@ -98,7 +98,7 @@
 //! let sources = ocr_plugin_sdk::StaticDataSources::new().with("counter", 7);
 //! let ctx = OutcomeContext { seq_nr: 1, ..Default::default() };
 //! let obs = plugin.observation(&ctx, &[], &sources).unwrap();
-//! let aos: Vec<_> = (0..3).map(|i| AttributedObservation { observation: obs.clone(), observer: i }).collect();
+//! let aos: Vec<_> = (0..3).map(|i| AttributedObservationRef { observation: &obs, observer: i }).collect();
 //! assert!(plugin.observation_quorum(&ctx, &[], &aos).unwrap());
 //! assert_eq!(plugin.outcome(&ctx, &[], &aos).unwrap(), 7i128.to_be_bytes());
 //! ```
@@ -118,8 +118,10 @@
 //!
 //! ## Building
 //!
-//! Use a release profile with `panic = "abort"`, `strip = true`,
-//! `opt-level = "s"` and `lto = true`: a plugin is then tens of kilobytes.
+//! Use a release profile with `panic = "abort"`, `strip = true`, `lto = true`,
+//! `codegen-units = 1` and `opt-level = 3`: a plugin is then tens to a few
+//! hundred kilobytes. `opt-level = "s"` saves ~7% of size but made the median
+//! outcome ~50% slower when measured here.
 
 #![cfg_attr(target_arch = "wasm32", allow(unsafe_code))]
 

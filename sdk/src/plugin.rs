@@ -4,7 +4,7 @@
 //! [`export_plugin!`](crate::export_plugin), as a wasm component.
 
 use crate::{
-    AttributedObservation, DataSources, OutcomeContext, PluginConfig, PluginError, PluginInfo, ReportPlus,
+    AttributedObservationRef, DataSources, OutcomeContext, PluginConfig, PluginError, PluginInfo, ReportPlus,
     ReportWithInfo, SeqNr,
 };
 
@@ -47,7 +47,7 @@ pub trait ReportingPlugin: Sized + Send + Sync + 'static {
         &self,
         ctx: &OutcomeContext,
         query: &[u8],
-        observation: &AttributedObservation,
+        observation: AttributedObservationRef<'_>,
     ) -> Result<(), PluginError> {
         let _ = (ctx, query, observation);
         Ok(())
@@ -59,7 +59,7 @@ pub trait ReportingPlugin: Sized + Send + Sync + 'static {
         &self,
         ctx: &OutcomeContext,
         query: &[u8],
-        observations: &[AttributedObservation],
+        observations: &[AttributedObservationRef<'_>],
     ) -> Result<bool, PluginError>;
 
     /// The outcome of the round.
@@ -67,7 +67,7 @@ pub trait ReportingPlugin: Sized + Send + Sync + 'static {
         &self,
         ctx: &OutcomeContext,
         query: &[u8],
-        observations: &[AttributedObservation],
+        observations: &[AttributedObservationRef<'_>],
     ) -> Result<Vec<u8>, PluginError>;
 
     /// The reports of a committed outcome.

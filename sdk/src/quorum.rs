@@ -1,6 +1,6 @@
 //! Quorum sizes, as libocr's `quorumhelper` and `byzquorum` define them.
 
-use crate::{AttributedObservation, OracleId};
+use crate::{AttributedObservationRef, OracleId};
 
 /// The four quorums plugins commonly ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub fn byzantine_quorum(n: usize, f: usize) -> usize {
 /// The number of distinct observers in `observations`. The protocol never
 /// hands a plugin two observations from one oracle, but counting distinct
 /// observers keeps a quorum check honest even if it did.
-pub fn distinct_observers(observations: &[AttributedObservation]) -> usize {
+pub fn distinct_observers(observations: &[AttributedObservationRef<'_>]) -> usize {
     let mut seen = [false; 256];
     let mut count = 0;
     for ao in observations {
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn distinct_observers_ignores_duplicates() {
-        let ao = |o| AttributedObservation { observation: vec![], observer: o };
+        let ao = |o| AttributedObservationRef { observation: &[], observer: o };
         assert_eq!(distinct_observers(&[ao(1), ao(2), ao(1), ao(255)]), 3);
     }
 }

@@ -133,6 +133,35 @@ pub struct AttributedObservation {
     pub observer: OracleId,
 }
 
+impl AttributedObservation {
+    /// A borrowed view, as plugins receive it.
+    pub fn as_ref(&self) -> AttributedObservationRef<'_> {
+        AttributedObservationRef { observation: &self.observation, observer: self.observer }
+    }
+}
+
+/// An observation and its observer, borrowed: what plugin methods receive, so
+/// that observations reach a plugin without a copy per observation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttributedObservationRef<'a> {
+    /// The observation bytes (untrusted).
+    pub observation: &'a [u8],
+    /// The oracle that signed it.
+    pub observer: OracleId,
+}
+
+impl AttributedObservationRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> AttributedObservation {
+        AttributedObservation { observation: self.observation.to_vec(), observer: self.observer }
+    }
+}
+
+/// Borrowed views of a list of owned observations.
+pub fn observation_refs(observations: &[AttributedObservation]) -> Vec<AttributedObservationRef<'_>> {
+    observations.iter().map(AttributedObservation::as_ref).collect()
+}
+
 /// Who transmits a report and after which delay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransmissionSchedule {

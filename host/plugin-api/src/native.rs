@@ -83,7 +83,7 @@ impl<P: ReportingPlugin> Plugin for NativePlugin<P> {
         observation: &AttributedObservation,
     ) -> Result<(), PluginCallError> {
         let p = self.open(Method::ValidateObservation)?;
-        guarded(Method::ValidateObservation, || p.validate_observation(ctx, query, observation))
+        guarded(Method::ValidateObservation, || p.validate_observation(ctx, query, observation.as_ref()))
     }
 
     fn observation_quorum(
@@ -93,7 +93,8 @@ impl<P: ReportingPlugin> Plugin for NativePlugin<P> {
         observations: &[AttributedObservation],
     ) -> Result<bool, PluginCallError> {
         let p = self.open(Method::ObservationQuorum)?;
-        guarded(Method::ObservationQuorum, || p.observation_quorum(ctx, query, observations))
+        let refs = ocr_plugin_sdk::observation_refs(observations);
+        guarded(Method::ObservationQuorum, || p.observation_quorum(ctx, query, &refs))
     }
 
     fn outcome(
@@ -103,7 +104,8 @@ impl<P: ReportingPlugin> Plugin for NativePlugin<P> {
         observations: &[AttributedObservation],
     ) -> Result<Vec<u8>, PluginCallError> {
         let p = self.open(Method::Outcome)?;
-        guarded(Method::Outcome, || p.outcome(ctx, query, observations))
+        let refs = ocr_plugin_sdk::observation_refs(observations);
+        guarded(Method::Outcome, || p.outcome(ctx, query, &refs))
     }
 
     fn reports(&mut self, seq_nr: SeqNr, outcome: &[u8]) -> Result<Vec<ReportPlus>, PluginCallError> {

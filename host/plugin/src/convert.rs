@@ -55,8 +55,20 @@ pub(crate) fn observation(a: &AttributedObservation) -> wit::AttributedObservati
     wit::AttributedObservation { observation: a.observation.clone(), observer: a.observer }
 }
 
-pub(crate) fn observations(aos: &[AttributedObservation]) -> Vec<wit::AttributedObservation> {
-    aos.iter().map(observation).collect()
+/// Packs observations for the boundary (see `attributed-observations`).
+pub(crate) fn observations(aos: &[AttributedObservation]) -> wit::AttributedObservations {
+    let mut packed = wit::AttributedObservations {
+        observers: Vec::with_capacity(aos.len()),
+        ends: Vec::with_capacity(aos.len()),
+        data: Vec::with_capacity(aos.iter().map(|a| a.observation.len()).sum()),
+    };
+    for ao in aos {
+        packed.data.extend_from_slice(&ao.observation);
+        packed.observers.push(ao.observer);
+        // Observations are bounded by the protocol far below 4 GiB in total.
+        packed.ends.push(u32::try_from(packed.data.len()).unwrap_or(u32::MAX));
+    }
+    packed
 }
 
 pub(crate) fn report_with_info(r: &ReportWithInfo) -> wit::ReportWithInfo {

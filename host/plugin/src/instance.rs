@@ -45,6 +45,7 @@ pub struct WasmPlugin {
     config: PluginConfig,
     sources: Arc<dyn DataSources + Send + Sync>,
     info: PluginInfo,
+    name: Arc<str>,
     live: Option<Live>,
     closed: bool,
     stats: InstanceStats,
@@ -70,6 +71,7 @@ impl LoadedPlugin {
             plugin: self.clone(),
             config: config.clone(),
             sources,
+            name: info.name.as_str().into(),
             info,
             live: Some(live),
             closed: false,
@@ -82,7 +84,6 @@ impl LoadedPlugin {
 fn prepare(
     store: &mut Store<StoreState>,
     plugin: &LoadedPlugin,
-    digest: &ocr_plugin_sdk::ConfigDigest,
     method: Method,
     seq_nr: u64,
     deadline: Duration,
@@ -92,7 +93,7 @@ fn prepare(
     store.set_fuel(fuel)?;
     store.set_epoch_deadline(engine.ticks(deadline));
     let state = store.data_mut();
-    state.entropy.enter(digest, method, seq_nr);
+    state.entropy.enter(method, seq_nr);
     state.call = CurrentCall { method, seq_nr, log_lines: 0, log_lines_dropped: 0 };
     state.limiter.memory_limit_hit = false;
     Ok(fuel)
@@ -134,8 +135,7 @@ fn build(
         StoreState::new(&engine.limits, Entropy::new(&config.config_digest), sources.clone(), name, config.oracle_id);
     let mut store = Store::new(&engine.engine, state);
     store.limiter(|s| &mut s.limiter);
-    prepare(&mut store, plugin, &config.config_digest, method, 0, engine.limits.backstop_deadline)
-        .map_err(|e| trap(method, &e, &store))?;
+    prepare(&mut store, plugin, method, 0, engine.limits.backstop_deadline).map_err(|e| trap(method, &e, &store))?;
     let world = plugin.pre.instantiate(&mut store).map_err(|e| trap(method, &e, &store))?;
     let created = world
         .ocr_plugin_reporting_plugin()
@@ -143,10 +143,6 @@ fn build(
         .map_err(|e| trap(method, &e, &store))?
         .map_err(|e| PluginCallError::Guest { method, error: convert::error(e) })?;
     Ok((Live { store, world, handle: created.instance }, convert::info(created.info)))
-}
-
-fn plugin_name(info: &PluginInfo) -> Arc<str> {
-    info.name.as_str().into()
 }
 
 impl WasmPlugin {
@@ -188,12 +184,11 @@ impl WasmPlugin {
         f: impl FnOnce(&guest::GuestPlugin, &mut Store<StoreState>, ResourceAny) -> CallResult<R>,
     ) -> Result<R, PluginCallError> {
         let deadline = self.deadline(method);
-        let digest = self.config.config_digest;
         let plugin = self.plugin.clone();
-        let name = plugin_name(&self.info);
+        let name = self.name.clone();
         let live = self.live(method)?;
-        let fuel = prepare(&mut live.store, &plugin, &digest, method, seq_nr, deadline)
-            .map_err(|e| trap(method, &e, &live.store))?;
+        let fuel =
+            prepare(&mut live.store, &plugin, method, seq_nr, deadline).map_err(|e| trap(method, &e, &live.store))?;
         let result = f(&live.world.ocr_plugin_reporting_plugin().plugin(), &mut live.store, live.handle);
         let used = fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
         let dropped = live.store.data().call.log_lines_dropped;

@@ -60,7 +60,13 @@ pub(crate) fn import_allowed(name: &str) -> bool {
 /// Per-call clock and randomness state.
 pub(crate) struct Entropy {
     deterministic: bool,
-    rng: ChaCha20Rng,
+    /// What seeds a deterministic call's generator.
+    digest: ConfigDigest,
+    method: Method,
+    seq_nr: u64,
+    /// Built on first use: most calls never ask for randomness, and seeding
+    /// costs a hash or a system call.
+    rng: Option<ChaCha20Rng>,
     insecure_seed: u128,
 }
 
@@ -70,25 +76,41 @@ impl Entropy {
             Sha256::new().chain_update(b"ocr3/plugin/insecure-seed").chain_update(digest.0).finalize().into();
         let mut low = [0u8; 16];
         low.copy_from_slice(&seed[..16]);
-        Self { deterministic: false, rng: ChaCha20Rng::from_os_rng(), insecure_seed: u128::from_le_bytes(low) }
+        Self {
+            deterministic: false,
+            digest: *digest,
+            method: Method::Create,
+            seq_nr: 0,
+            rng: None,
+            insecure_seed: u128::from_le_bytes(low),
+        }
     }
 
     /// Prepares for a call: deterministic methods get frozen clocks and a
     /// generator seeded from what every honest node shares.
-    pub(crate) fn enter(&mut self, digest: &ConfigDigest, method: Method, seq_nr: u64) {
+    pub(crate) fn enter(&mut self, method: Method, seq_nr: u64) {
         self.deterministic = method.is_deterministic();
-        self.rng = if self.deterministic {
-            let seed: [u8; 32] = Sha256::new()
-                .chain_update(b"ocr3/plugin/random")
-                .chain_update(digest.0)
-                .chain_update(method.wit_name().as_bytes())
-                .chain_update(seq_nr.to_be_bytes())
-                .finalize()
-                .into();
-            ChaCha20Rng::from_seed(seed)
-        } else {
-            ChaCha20Rng::from_os_rng()
-        };
+        self.method = method;
+        self.seq_nr = seq_nr;
+        self.rng = None;
+    }
+
+    fn rng(&mut self) -> &mut ChaCha20Rng {
+        let (deterministic, digest, method, seq_nr) = (self.deterministic, self.digest, self.method, self.seq_nr);
+        self.rng.get_or_insert_with(|| {
+            if deterministic {
+                let seed: [u8; 32] = Sha256::new()
+                    .chain_update(b"ocr3/plugin/random")
+                    .chain_update(digest.0)
+                    .chain_update(method.wit_name().as_bytes())
+                    .chain_update(seq_nr.to_be_bytes())
+                    .finalize()
+                    .into();
+                ChaCha20Rng::from_seed(seed)
+            } else {
+                ChaCha20Rng::from_os_rng()
+            }
+        })
     }
 
     fn wall_now(&self) -> wall_clock::Datetime {
@@ -166,19 +188,19 @@ impl monotonic_clock::Host for ClocksView<'_> {
 
 impl random::Host for Entropy {
     fn get_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
-        random_bytes(&mut self.rng, len)
+        random_bytes(self.rng(), len)
     }
     fn get_random_u64(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.rng.next_u64())
+        Ok(self.rng().next_u64())
     }
 }
 
 impl insecure::Host for Entropy {
     fn get_insecure_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
-        random_bytes(&mut self.rng, len)
+        random_bytes(self.rng(), len)
     }
     fn get_insecure_random_u64(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.rng.next_u64())
+        Ok(self.rng().next_u64())
     }
 }
 

@@ -3,6 +3,8 @@
 //! clocks or randomness in a deterministic method sees the same values on
 //! every node, while local methods see the real world.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

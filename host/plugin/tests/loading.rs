@@ -1,5 +1,7 @@
 //! Loading: what is refused and why, and the compiled-artifact cache.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! deviation and heartbeat decisions, report bytes decoded with alloy, and a
 //! bad config; and the same results natively.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

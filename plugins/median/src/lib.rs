@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ocr_plugin_sdk::{
-    AttributedObservation, DataSources, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits, Quorum,
+    AttributedObservationRef, DataSources, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits, Quorum,
     ReportPlus, ReportWithInfo, ReportingPlugin, SeqNr, logging,
 };
 
@@ -44,14 +44,14 @@ impl MedianPlugin {
     /// The name in [`PluginInfo`].
     pub const NAME: &'static str = "median";
 
-    fn decode_valid(&self, ao: &AttributedObservation) -> Result<MedianObservation, PluginError> {
+    fn decode_valid(&self, ao: AttributedObservationRef<'_>) -> Result<MedianObservation, PluginError> {
         if ao.observer >= self.config.n {
             return Err(PluginError::invalid_input(format!(
                 "observer {} is not below n={}",
                 ao.observer, self.config.n
             )));
         }
-        let obs = MedianObservation::decode(&ao.observation)?;
+        let obs = MedianObservation::decode(ao.observation)?;
         if !self.bounds.contains(obs.value) {
             return Err(PluginError::invalid_input(format!(
                 "value {} outside the onchain bounds [{}, {}]",
@@ -130,7 +130,7 @@ impl ReportingPlugin for MedianPlugin {
         &self,
         _ctx: &OutcomeContext,
         _query: &[u8],
-        ao: &AttributedObservation,
+        ao: AttributedObservationRef<'_>,
     ) -> Result<(), PluginError> {
         self.decode_valid(ao).map(|_| ())
     }
@@ -139,7 +139,7 @@ impl ReportingPlugin for MedianPlugin {
         &self,
         _ctx: &OutcomeContext,
         _query: &[u8],
-        aos: &[AttributedObservation],
+        aos: &[AttributedObservationRef<'_>],
     ) -> Result<bool, PluginError> {
         Ok(self.config.is_quorum(Quorum::TwoFPlusOne, ocr_plugin_sdk::distinct_observers(aos)))
     }
@@ -148,7 +148,7 @@ impl ReportingPlugin for MedianPlugin {
         &self,
         ctx: &OutcomeContext,
         _query: &[u8],
-        aos: &[AttributedObservation],
+        aos: &[AttributedObservationRef<'_>],
     ) -> Result<Vec<u8>, PluginError> {
         let previous = if ctx.previous_outcome.is_empty() {
             None
@@ -161,7 +161,7 @@ impl ReportingPlugin for MedianPlugin {
         let mut valid: Vec<(u8, MedianObservation)> = Vec::with_capacity(aos.len());
         for ao in aos {
             if !std::mem::replace(&mut seen[usize::from(ao.observer)], true)
-                && let Ok(obs) = self.decode_valid(ao)
+                && let Ok(obs) = self.decode_valid(*ao)
             {
                 valid.push((ao.observer, obs));
             }

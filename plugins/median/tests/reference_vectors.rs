@@ -1,6 +1,8 @@
 //! The median report against the independent vectors in
 //! `shared/vectors/evm.json` (produced with Python's eth-abi).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use median::{MedianObservation, MedianOutcome, MedianPlugin};
 use ocr_plugin_sdk::{AttributedObservation, OutcomeContext, PluginConfig, ReportingPlugin};
 
@@ -27,7 +29,8 @@ fn report_matches_the_reference_vector() {
         })
         .collect();
     let ctx = OutcomeContext { seq_nr: 1, ..Default::default() };
-    let outcome = plugin.outcome(&ctx, &[], &aos).unwrap();
+    let refs = ocr_plugin_sdk::observation_refs(&aos);
+    let outcome = plugin.outcome(&ctx, &[], &refs).unwrap();
     assert_eq!(MedianOutcome::decode(&outcome).unwrap().median(), 300_000_000_000);
     let reports = plugin.reports(1, &outcome).unwrap();
     assert_eq!(reports.len(), 1);

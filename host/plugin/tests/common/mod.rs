@@ -1,6 +1,8 @@
 //! Helpers shared by the host's integration tests: where `cargo xtask
 //! plugins` put the components, and engines and configs for tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #![allow(dead_code)]
 
 use std::path::PathBuf;
