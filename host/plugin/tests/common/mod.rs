@@ -2,7 +2,6 @@
 //! plugins` put the components, and engines and configs for tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
 #![allow(dead_code)]
 
 use std::path::PathBuf;
