@@ -130,19 +130,43 @@ fn unpack(
     Ok(views)
 }
 
-fn report_to_wit(r: ReportPlus) -> wit_types::ReportPlus {
-    wit_types::ReportPlus {
-        report: r.report,
-        info: r.info,
-        transmission_schedule_override: r.transmission_schedule_override.map(|s| wit_types::TransmissionSchedule {
-            transmitters: s.transmitters,
-            transmission_delays_ms: s
-                .transmission_delays
-                .iter()
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                .collect(),
-        }),
+/// Packs reports for the boundary (see `packed-reports` in the WIT).
+fn pack_reports(reports: Vec<ReportPlus>) -> Result<wit_types::PackedReports, wit_types::PluginError> {
+    let mut p = wit_types::PackedReports {
+        reports: Vec::new(),
+        report_ends: Vec::with_capacity(reports.len()),
+        infos: Vec::new(),
+        info_ends: Vec::with_capacity(reports.len()),
+        has_schedule: Vec::with_capacity(reports.len()),
+        schedule_ends: Vec::with_capacity(reports.len()),
+        transmitters: Vec::new(),
+        transmission_delays_ms: Vec::new(),
+    };
+    let end = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
+    for (i, r) in reports.into_iter().enumerate() {
+        if let Some(s) = &r.transmission_schedule_override
+            && s.transmitters.len() != s.transmission_delays.len()
+        {
+            return Err(wit_types::PluginError::Other(format!(
+                "report {i}: transmission schedule has {} transmitters but {} delays",
+                s.transmitters.len(),
+                s.transmission_delays.len()
+            )));
+        }
+        p.reports.extend_from_slice(&r.report);
+        p.report_ends.push(end(p.reports.len()));
+        p.infos.extend_from_slice(&r.info);
+        p.info_ends.push(end(p.infos.len()));
+        p.has_schedule.push(r.transmission_schedule_override.is_some());
+        if let Some(s) = r.transmission_schedule_override {
+            for (t, d) in s.transmitters.iter().zip(&s.transmission_delays) {
+                p.transmitters.push(*t);
+                p.transmission_delays_ms.push(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            }
+        }
+        p.schedule_ends.push(end(p.transmitters.len()));
     }
+    Ok(p)
 }
 
 fn rwi_from_wit(r: wit_types::ReportWithInfo) -> ReportWithInfo {
@@ -197,11 +221,8 @@ impl<P: ReportingPlugin> wit::GuestPlugin for Instance<P> {
         self.plugin.outcome(&ctx_from_wit(ctx), &query, &aos).map_err(error_to_wit)
     }
 
-    fn reports(&self, seq_nr: u64, outcome: Vec<u8>) -> Result<Vec<wit_types::ReportPlus>, wit_types::PluginError> {
-        self.plugin
-            .reports(seq_nr, &outcome)
-            .map(|rs| rs.into_iter().map(report_to_wit).collect())
-            .map_err(error_to_wit)
+    fn reports(&self, seq_nr: u64, outcome: Vec<u8>) -> Result<wit_types::PackedReports, wit_types::PluginError> {
+        self.plugin.reports(seq_nr, &outcome).map_err(error_to_wit).and_then(pack_reports)
     }
 
     fn should_accept_attested_report(

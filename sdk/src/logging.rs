@@ -17,7 +17,10 @@ pub enum Level {
     Error,
 }
 
-/// Emits a log line with key/value fields.
+/// The host keeps at most this many fields per line.
+pub const MAX_FIELDS: usize = 32;
+
+/// Emits a log line with key/value fields (at most [`MAX_FIELDS`] are kept).
 pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
     imp::log(level, message, fields);
 }
@@ -44,7 +47,7 @@ pub fn error(message: &str, fields: &[(&str, &str)]) {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::Level;
+    use super::{Level, MAX_FIELDS};
     use crate::guest::bindings::ocr::plugin::logging as wit;
 
     pub(super) fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
@@ -55,7 +58,9 @@ mod imp {
             Level::Warn => wit::Level::Warn,
             Level::Error => wit::Level::Error,
         };
-        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        // The host reads at most MAX_FIELDS fields: do not copy more.
+        let fields: Vec<(String, String)> =
+            fields.iter().take(MAX_FIELDS).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         wit::log(level, message, &fields);
     }
 }

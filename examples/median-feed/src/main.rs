@@ -187,7 +187,7 @@ fn main() -> Result<()> {
             }
             None => println!(
                 "seq_nr {seq_nr:>3}  leader {leader}  no report: median {} within the deviation band",
-                decoded.median()
+                decoded.median().unwrap_or_default()
             ),
         }
         previous = outcome;

@@ -30,6 +30,11 @@ pub trait Plugin: Send {
     /// The name and limits the factory returned.
     fn info(&self) -> &PluginInfo;
 
+    /// Drops the live instance after it produced an invalid result, so the
+    /// next call starts from a fresh one (as after a trap). Default: nothing
+    /// to drop.
+    fn discard_instance(&mut self) {}
+
     /// See the WIT `query`.
     fn query(&mut self, ctx: &OutcomeContext) -> Result<Vec<u8>, PluginCallError>;
 
@@ -84,6 +89,9 @@ pub trait Plugin: Send {
 impl<P: Plugin + ?Sized> Plugin for Box<P> {
     fn info(&self) -> &PluginInfo {
         (**self).info()
+    }
+    fn discard_instance(&mut self) {
+        (**self).discard_instance()
     }
     fn query(&mut self, ctx: &OutcomeContext) -> Result<Vec<u8>, PluginCallError> {
         (**self).query(ctx)

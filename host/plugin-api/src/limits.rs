@@ -88,6 +88,14 @@ impl<P: Plugin> LimitChecked<P> {
         &mut self.inner
     }
 
+    /// An invalid result discards the instance, as a trap does.
+    fn discard_on_error<T>(&mut self, result: Result<T, PluginCallError>) -> Result<T, PluginCallError> {
+        if result.is_err() {
+            self.inner.discard_instance();
+        }
+        result
+    }
+
     fn check_reports(&self, reports: &[ReportPlus]) -> Result<(), PluginCallError> {
         if reports.len() > self.limits.max_report_count {
             return Err(PluginCallError::TooManyReports { count: reports.len(), limit: self.limits.max_report_count });
@@ -117,21 +125,25 @@ impl<P: Plugin> Plugin for LimitChecked<P> {
         self.inner.info()
     }
 
+    fn discard_instance(&mut self) {
+        self.inner.discard_instance()
+    }
+
     fn query(&mut self, ctx: &OutcomeContext) -> Result<Vec<u8>, PluginCallError> {
         let query = self.inner.query(ctx)?;
-        EffectiveLimits::check(Method::Query, "query", query.len(), self.limits.max_query_length)?;
-        Ok(query)
+        let checked = EffectiveLimits::check(Method::Query, "query", query.len(), self.limits.max_query_length);
+        self.discard_on_error(checked.map(|_| query))
     }
 
     fn observation(&mut self, ctx: &OutcomeContext, query: &[u8]) -> Result<Vec<u8>, PluginCallError> {
         let observation = self.inner.observation(ctx, query)?;
-        EffectiveLimits::check(
+        let checked = EffectiveLimits::check(
             Method::Observation,
             "observation",
             observation.len(),
             self.limits.max_observation_length,
-        )?;
-        Ok(observation)
+        );
+        self.discard_on_error(checked.map(|_| observation))
     }
 
     fn validate_observation(
@@ -159,14 +171,14 @@ impl<P: Plugin> Plugin for LimitChecked<P> {
         observations: &[AttributedObservation],
     ) -> Result<Vec<u8>, PluginCallError> {
         let outcome = self.inner.outcome(ctx, query, observations)?;
-        EffectiveLimits::check(Method::Outcome, "outcome", outcome.len(), self.limits.max_outcome_length)?;
-        Ok(outcome)
+        let checked = EffectiveLimits::check(Method::Outcome, "outcome", outcome.len(), self.limits.max_outcome_length);
+        self.discard_on_error(checked.map(|_| outcome))
     }
 
     fn reports(&mut self, seq_nr: SeqNr, outcome: &[u8]) -> Result<Vec<ReportPlus>, PluginCallError> {
         let reports = self.inner.reports(seq_nr, outcome)?;
-        self.check_reports(&reports)?;
-        Ok(reports)
+        let checked = self.check_reports(&reports);
+        self.discard_on_error(checked.map(|_| reports))
     }
 
     fn should_accept_attested_report(

@@ -98,7 +98,9 @@ pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, LoadErr
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     fs::write(&tmp, bytes)
         .and_then(|_| fs::rename(&tmp, path))
         .map_err(|e| LoadError::Cache(format!("write {}: {e}", path.display())))

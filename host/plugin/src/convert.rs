@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ocr_plugin_api::{Method, PluginCallError};
 use ocr_plugin_sdk::{
     AttributedObservation, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits, ReportPlus,
     ReportWithInfo, TransmissionSchedule,
@@ -31,7 +32,7 @@ pub(crate) fn config(c: &PluginConfig) -> wit::PluginConfig {
 
 pub(crate) fn info(i: wit::PluginInfo) -> PluginInfo {
     PluginInfo {
-        name: i.name,
+        name: cut(i.name),
         limits: PluginLimits {
             max_query_length: i.limits.max_query_length,
             max_observation_length: i.limits.max_observation_length,
@@ -75,22 +76,64 @@ pub(crate) fn report_with_info(r: &ReportWithInfo) -> wit::ReportWithInfo {
     wit::ReportWithInfo { report: r.report.clone(), info: r.info.clone() }
 }
 
-pub(crate) fn report_plus(r: wit::ReportPlus) -> ReportPlus {
-    ReportPlus {
-        report: r.report,
-        info: r.info,
-        transmission_schedule_override: r.transmission_schedule_override.map(|s| TransmissionSchedule {
-            transmitters: s.transmitters,
-            transmission_delays: s.transmission_delays_ms.into_iter().map(Duration::from_millis).collect(),
-        }),
+/// Unpacks reports (see `packed-reports`), refusing more than `max_count`
+/// before anything per report is allocated.
+pub(crate) fn unpack_reports(p: wit::PackedReports, max_count: usize) -> Result<Vec<ReportPlus>, PluginCallError> {
+    let count = p.report_ends.len();
+    if count > max_count {
+        return Err(PluginCallError::TooManyReports { count, limit: max_count });
     }
+    let malformed = |reason: &str| PluginCallError::Malformed { method: Method::Reports, reason: reason.to_owned() };
+    if [p.info_ends.len(), p.has_schedule.len(), p.schedule_ends.len()].iter().any(|l| *l != count)
+        || p.transmitters.len() != p.transmission_delays_ms.len()
+    {
+        return Err(malformed("packed report lists have different lengths"));
+    }
+    let range = |ends: &[u32], i: usize, len: usize| -> Result<std::ops::Range<usize>, PluginCallError> {
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        let end = ends[i] as usize;
+        if start > end || end > len {
+            return Err(malformed("packed report offsets out of order or out of range"));
+        }
+        Ok(start..end)
+    };
+    let mut reports = Vec::with_capacity(count);
+    for i in 0..count {
+        let report = p.reports[range(&p.report_ends, i, p.reports.len())?].to_vec();
+        let info = p.infos[range(&p.info_ends, i, p.infos.len())?].to_vec();
+        let schedule = range(&p.schedule_ends, i, p.transmitters.len())?;
+        let transmission_schedule_override = p.has_schedule[i].then(|| TransmissionSchedule {
+            transmitters: p.transmitters[schedule.clone()].to_vec(),
+            transmission_delays: p.transmission_delays_ms[schedule]
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+        });
+        reports.push(ReportPlus { report, info, transmission_schedule_override });
+    }
+    Ok(reports)
+}
+
+/// Guest error messages are cut to this length: they end up in logs.
+const MAX_ERROR_MESSAGE: usize = 4096;
+
+fn cut(mut message: String) -> String {
+    if message.len() > MAX_ERROR_MESSAGE {
+        let mut at = MAX_ERROR_MESSAGE;
+        while !message.is_char_boundary(at) {
+            at -= 1;
+        }
+        message.truncate(at);
+        message.push('…');
+    }
+    message
 }
 
 pub(crate) fn error(e: wit::PluginError) -> PluginError {
     match e {
-        wit::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(m),
-        wit::PluginError::InvalidInput(m) => PluginError::InvalidInput(m),
-        wit::PluginError::DataSource(m) => PluginError::DataSource(m),
-        wit::PluginError::Other(m) => PluginError::Other(m),
+        wit::PluginError::InvalidConfig(m) => PluginError::InvalidConfig(cut(m)),
+        wit::PluginError::InvalidInput(m) => PluginError::InvalidInput(cut(m)),
+        wit::PluginError::DataSource(m) => PluginError::DataSource(cut(m)),
+        wit::PluginError::Other(m) => PluginError::Other(cut(m)),
     }
 }

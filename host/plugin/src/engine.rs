@@ -111,11 +111,7 @@ impl PluginEngine {
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         crate::wasi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        crate::bindings::ReportingPluginWorld::add_to_linker::<_, wasmtime::component::HasSelf<StoreState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::state::add_imports_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = options.cache_dir.map(ArtifactCache::new).transpose()?;
         let compat = compatibility_key(&engine);
         spawn_ticker(&engine, options.epoch_tick)

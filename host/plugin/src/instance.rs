@@ -37,6 +37,8 @@ pub struct InstanceStats {
     pub traps: u64,
     /// Fuel the last fuel-metered call consumed.
     pub last_fuel_used: u64,
+    /// Log lines dropped for exceeding the per-call cap.
+    pub log_lines_dropped: u64,
 }
 
 /// A sandboxed plugin instance.
@@ -46,6 +48,7 @@ pub struct WasmPlugin {
     sources: Arc<dyn DataSources + Send + Sync>,
     info: PluginInfo,
     name: Arc<str>,
+    max_report_count: usize,
     live: Option<Live>,
     closed: bool,
     stats: InstanceStats,
@@ -72,6 +75,7 @@ impl LoadedPlugin {
             config: config.clone(),
             sources,
             name: info.name.as_str().into(),
+            max_report_count: ocr_plugin_api::EffectiveLimits::new(&info.limits).max_report_count,
             info,
             live: Some(live),
             closed: false,
@@ -94,7 +98,7 @@ fn prepare(
     store.set_epoch_deadline(engine.ticks(deadline));
     let state = store.data_mut();
     state.entropy.enter(method, seq_nr);
-    state.call = CurrentCall { method, seq_nr, log_lines: 0, log_lines_dropped: 0 };
+    state.call = CurrentCall::new(method, seq_nr);
     state.limiter.memory_limit_hit = false;
     Ok(fuel)
 }
@@ -198,10 +202,12 @@ impl WasmPlugin {
         match result {
             Ok(Ok(value)) => {
                 self.stats.last_fuel_used = used;
+                self.stats.log_lines_dropped += u64::from(dropped);
                 Ok(value)
             }
             Ok(Err(error)) => {
                 self.stats.last_fuel_used = used;
+                self.stats.log_lines_dropped += u64::from(dropped);
                 Err(PluginCallError::Guest { method, error: convert::error(error) })
             }
             Err(error) => {
@@ -209,6 +215,7 @@ impl WasmPlugin {
                 // The store is poisoned: drop it; the next call rebuilds.
                 self.live = None;
                 self.stats.traps += 1;
+                self.stats.log_lines_dropped += u64::from(dropped);
                 tracing::warn!(plugin = %name, method = method.wit_name(), seq_nr, error = %err, "plugin trapped; instance discarded");
                 Err(err)
             }
@@ -219,6 +226,11 @@ impl WasmPlugin {
 impl Plugin for WasmPlugin {
     fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    fn discard_instance(&mut self) {
+        // Whatever state produced a bad result goes; the next call rebuilds.
+        self.live = None;
     }
 
     fn query(&mut self, ctx: &OutcomeContext) -> Result<Vec<u8>, PluginCallError> {
@@ -265,8 +277,8 @@ impl Plugin for WasmPlugin {
     }
 
     fn reports(&mut self, seq_nr: SeqNr, outcome: &[u8]) -> Result<Vec<ReportPlus>, PluginCallError> {
-        let reports = self.call(Method::Reports, seq_nr, |g, s, h| g.call_reports(s, h, seq_nr, outcome))?;
-        Ok(reports.into_iter().map(convert::report_plus).collect())
+        let packed = self.call(Method::Reports, seq_nr, |g, s, h| g.call_reports(s, h, seq_nr, outcome))?;
+        convert::unpack_reports(packed, self.max_report_count).inspect_err(|_| self.discard_instance())
     }
 
     fn should_accept_attested_report(

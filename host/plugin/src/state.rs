@@ -7,7 +7,8 @@ use std::sync::Arc;
 use ocr_plugin_api::Method;
 use ocr_plugin_sdk::{DataSourceError, DataSources};
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{HasSelf, Linker, ResourceTable, WasmList, WasmStr};
 use wasmtime_wasi::cli::WasiCliCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -18,17 +19,22 @@ use crate::wasi::Entropy;
 /// Memory and table caps; remembers whether the memory cap was hit so the
 /// resulting trap is classified as a memory limit.
 pub(crate) struct Limiter {
+    /// Cap on the sum of all linear memories of the instance.
     max_memory_bytes: usize,
+    /// Bytes granted so far, over all memories (they never shrink).
+    granted_memory_bytes: usize,
     max_table_elements: usize,
     pub(crate) memory_limit_hit: bool,
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.granted_memory_bytes.saturating_add(desired.saturating_sub(current));
+        if total > self.max_memory_bytes {
             self.memory_limit_hit = true;
-            wasmtime::bail!("memory growth to {desired} bytes exceeds the {} byte cap", self.max_memory_bytes);
+            wasmtime::bail!("memory growth to {total} bytes in total exceeds the {} byte cap", self.max_memory_bytes);
         }
+        self.granted_memory_bytes = total;
         Ok(true)
     }
 
@@ -52,6 +58,12 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+impl CurrentCall {
+    pub(crate) fn new(method: Method, seq_nr: u64) -> Self {
+        Self { method, seq_nr, log_lines: 0, log_lines_dropped: 0, source_reads: 0 }
+    }
+}
+
 /// The current call, for import policy and log fields.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CurrentCall {
@@ -59,6 +71,7 @@ pub(crate) struct CurrentCall {
     pub(crate) seq_nr: u64,
     pub(crate) log_lines: u32,
     pub(crate) log_lines_dropped: u32,
+    pub(crate) source_reads: u32,
 }
 
 pub(crate) struct StoreState {
@@ -74,6 +87,14 @@ pub(crate) struct StoreState {
     max_log_message_bytes: usize,
 }
 
+/// Resources (pollables, streams) a plugin may hold at once: the cap bounds
+/// the host memory a leaking guest can pin.
+fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(4096);
+    table
+}
+
 impl StoreState {
     pub(crate) fn new(
         limits: &SandboxLimits,
@@ -87,14 +108,15 @@ impl StoreState {
         let wasi = WasiCtx::builder().build();
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table: resource_table(),
             limiter: Limiter {
                 max_memory_bytes: limits.max_memory_bytes,
+                granted_memory_bytes: 0,
                 max_table_elements: limits.max_table_elements,
                 memory_limit_hit: false,
             },
             entropy,
-            call: CurrentCall { method: Method::Create, seq_nr: 0, log_lines: 0, log_lines_dropped: 0 },
+            call: CurrentCall::new(Method::Create, 0),
             sources,
             plugin_name,
             oracle_id,
@@ -116,50 +138,81 @@ impl WasiView for StoreState {
 
 impl types::Host for StoreState {}
 
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
+/// At most `max` bytes of `s` (on a character boundary), marked when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
     }
-    s
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &s[..cut])
 }
 
-impl logging::Host for StoreState {
-    fn log(&mut self, level: logging::Level, message: String, fields: Vec<(String, String)>) {
-        if self.call.log_lines >= self.max_log_lines {
-            self.call.log_lines_dropped += 1;
-            return;
-        }
-        self.call.log_lines += 1;
-        let message = truncate(message, self.max_log_message_bytes);
-        let fields = truncate(
-            fields.iter().take(32).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
-            self.max_log_message_bytes,
-        );
-        let (plugin, method, seq_nr, oracle) =
-            (&*self.plugin_name, self.call.method.wit_name(), self.call.seq_nr, self.oracle_id);
-        match level {
-            logging::Level::Trace => {
-                tracing::trace!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+/// Most fields of one log line that are read; the rest are ignored.
+const MAX_LOG_FIELDS: usize = 32;
+
+/// Most data-source reads in one call.
+const MAX_SOURCE_READS_PER_CALL: u32 = 64;
+
+/// Adds the `ocr:plugin` imports. `logging.log` is defined by hand rather than
+/// through the generated trait: generated bindings copy every argument into
+/// host memory before the host sees it, and a guest can alias one large
+/// string from a million list entries. Here the line budget is checked first
+/// and only the bytes that are kept are read.
+pub(crate) fn add_imports_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    types::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |s| s)?;
+    data_sources::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |s| s)?;
+    let mut logging = linker.instance("ocr:plugin/logging@0.1.0")?;
+    logging.func_wrap(
+        "log",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (level, message, fields): (logging::Level, WasmStr, WasmList<(WasmStr, WasmStr)>)| {
+            let state = store.data_mut();
+            if state.call.log_lines >= state.max_log_lines {
+                state.call.log_lines_dropped += 1;
+                return Ok(());
             }
-            logging::Level::Debug => {
-                tracing::debug!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+            state.call.log_lines += 1;
+            let max = state.max_log_message_bytes;
+            let message = truncate(&message.to_str(&store)?, max);
+            let mut rendered = String::new();
+            for i in 0..fields.len().min(MAX_LOG_FIELDS) {
+                if rendered.len() >= max {
+                    break;
+                }
+                if let Some(field) = fields.get(&mut store, i) {
+                    let (key, value) = field?;
+                    let (key, value) = (truncate(&key.to_str(&store)?, max), truncate(&value.to_str(&store)?, max));
+                    rendered.push_str(&format!("{}{key}={value}", if rendered.is_empty() { "" } else { " " }));
+                }
             }
-            logging::Level::Info => {
-                tracing::info!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+            let fields = truncate(&rendered, max);
+            let state = store.data();
+            let (plugin, method, seq_nr, oracle) =
+                (&*state.plugin_name, state.call.method.wit_name(), state.call.seq_nr, state.oracle_id);
+            match level {
+                logging::Level::Trace => {
+                    tracing::trace!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+                }
+                logging::Level::Debug => {
+                    tracing::debug!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+                }
+                logging::Level::Info => {
+                    tracing::info!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+                }
+                logging::Level::Warn => {
+                    tracing::warn!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+                }
+                logging::Level::Error => {
+                    tracing::error!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
+                }
             }
-            logging::Level::Warn => {
-                tracing::warn!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
-            }
-            logging::Level::Error => {
-                tracing::error!(target: "plugin", plugin, method, seq_nr, oracle, fields, "{message}")
-            }
-        }
-    }
+            Ok(())
+        },
+    )?;
+    Ok(())
 }
 
 impl data_sources::Host for StoreState {
@@ -167,6 +220,12 @@ impl data_sources::Host for StoreState {
         if !self.call.method.may_read_data_sources() {
             return Err(data_sources::SourceError::NotPermitted);
         }
+        if self.call.source_reads >= MAX_SOURCE_READS_PER_CALL {
+            return Err(data_sources::SourceError::Unavailable(format!(
+                "more than {MAX_SOURCE_READS_PER_CALL} data-source reads in one call"
+            )));
+        }
+        self.call.source_reads += 1;
         self.sources.read(&name).map_err(|e| match e {
             DataSourceError::Unknown(n) => data_sources::SourceError::Unknown(n),
             DataSourceError::Unavailable(why) => data_sources::SourceError::Unavailable(why),

@@ -79,6 +79,11 @@ fn clocks_and_randomness_are_identical_in_outcome_on_every_node() {
     let mut p = plugin.instantiate(&common::config(4, 1, 0, b""), Arc::new(StaticDataSources::new())).unwrap();
     let first = String::from_utf8(p.observation(&OutcomeContext::default(), b"clock-random").unwrap()).unwrap();
     assert!(!first.starts_with("wall=0 "), "observation should see the real clock: {first}");
+    let second = String::from_utf8(p.observation(&OutcomeContext::default(), b"clock-random").unwrap()).unwrap();
+    let random = |s: &str| s.split("random=").nth(1).and_then(|r| r.split(" order=").next()).unwrap().to_owned();
+    assert_ne!(random(&first), random(&second), "observation should see real randomness");
+    // In outcome, a different seq-nr gives different (but agreed) randomness.
+    assert_ne!(random(&run(&a, 0, 6)), random(&node0));
 }
 
 #[test]

@@ -143,6 +143,33 @@ fn declared_limits_are_capped_by_the_ocr3_maxima() {
 }
 
 #[test]
+fn a_log_flood_is_capped_and_costs_the_host_little() {
+    let mut plugin = hostile(b"");
+    // 1000 lines of 64 KiB with 10,000 fields each: the host reads at most 64
+    // lines, 4 KiB of each message and 32 fields, and counts the rest.
+    assert_eq!(plugin.observation(&ctx(1), b"log-flood").unwrap(), b"flooded");
+    assert_eq!(plugin.inner_mut().stats().log_lines_dropped, 1000 - 64);
+    // Allowed from deterministic methods too (logging never changes results).
+    assert_eq!(plugin.outcome(&ctx(1), b"log-flood", &[ao()]).unwrap(), b"flooded");
+}
+
+#[test]
+fn exiting_is_a_trap_and_the_next_call_works() {
+    let mut plugin = hostile(b"");
+    expect_trap(plugin.observation(&ctx(1), b"exit"), TrapKind::Other);
+    expect_trap(plugin.outcome(&ctx(1), b"exit", &[ao()]), TrapKind::Other);
+    recovers(&mut plugin);
+}
+
+#[test]
+fn over_limit_outputs_discard_the_instance() {
+    let mut plugin = hostile(b"");
+    assert!(plugin.outcome(&ctx(1), b"big-output", &[ao()]).is_err());
+    recovers(&mut plugin);
+    assert_eq!(plugin.inner_mut().stats().instantiations, 2, "the instance was rebuilt after the bad output");
+}
+
+#[test]
 fn the_environment_is_empty() {
     let mut plugin = hostile(b"");
     let seen = String::from_utf8(plugin.observation(&ctx(1), b"env").unwrap()).unwrap();

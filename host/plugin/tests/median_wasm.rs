@@ -92,7 +92,11 @@ fn every_method_through_the_host_with_deviation_and_heartbeat() {
         round(&mut plugin, 2, &outcome1, &[obs(0, 130, 1005), obs(1, 130, 1005), obs(2, 130, 1004)]);
     assert_eq!(MedianOutcome::decode(&outcome2).unwrap().decision, Decision::Skip);
     assert!(reports2.is_empty());
-    assert_eq!(MedianOutcome::decode(&outcome2).unwrap().last_report.seq_nr, 1, "the last report carries forward");
+    assert_eq!(
+        MedianOutcome::decode(&outcome2).unwrap().last_report.unwrap().seq_nr,
+        1,
+        "the last report carries forward"
+    );
 
     // Round 3: 1% move from the last *reported* 1000: deviation.
     let (outcome3, reports3) =
@@ -130,13 +134,30 @@ fn invalid_observations_are_rejected_and_quorum_is_two_f_plus_one() {
         other => panic!("expected an invalid-input error, got {other:?}"),
     };
     assert!(reject(&mut plugin, AttributedObservation { observer: 0, observation: vec![1; 10] }).contains("10 bytes"));
-    assert!(reject(&mut plugin, obs(0, 100, 2_000_000)).contains("outside the onchain bounds"));
+    // A faulty leader's query is refused.
+    match plugin.validate_observation(&ctx, b"q", &obs(0, 100, 5)) {
+        Err(PluginCallError::Guest { error: PluginError::InvalidInput(m), .. }) => assert!(m.contains("no query")),
+        other => panic!("expected a refused query, got {other:?}"),
+    }
     assert!(reject(&mut plugin, obs(9, 100, 5)).contains("observer 9"));
     assert!(reject(&mut plugin, obs(0, 0, 5)).contains("timestamp"));
     assert!(!plugin.observation_quorum(&ctx, &[], &[obs(0, 1, 1), obs(1, 1, 1)]).unwrap());
     // Duplicate observers do not count twice.
     assert!(!plugin.observation_quorum(&ctx, &[], &[obs(0, 1, 1), obs(1, 1, 1), obs(1, 1, 1)]).unwrap());
     assert!(plugin.observation_quorum(&ctx, &[], &[obs(0, 1, 1), obs(1, 1, 1), obs(2, 1, 1)]).unwrap());
+
+    // Values beyond the onchain answer bounds stay valid observations (so
+    // outcome generation goes on), but a median out of bounds is not reported.
+    let high = [obs(0, 100, 2_000_000), obs(1, 100, 2_000_001), obs(2, 100, 5)];
+    plugin.validate_observation(&ctx, &[], &high[0]).unwrap();
+    let (outcome, reports) = round(&mut plugin, 1, &[], &high);
+    assert_eq!(MedianOutcome::decode(&outcome).unwrap().decision, Decision::OutOfBounds);
+    assert!(reports.is_empty());
+    assert_eq!(MedianOutcome::decode(&outcome).unwrap().last_report, None, "nothing was reported");
+    // Back within bounds, the next round reports as the first one.
+    let (outcome2, reports2) = round(&mut plugin, 2, &outcome, &[obs(0, 110, 7), obs(1, 110, 8), obs(2, 110, 9)]);
+    assert_eq!(MedianOutcome::decode(&outcome2).unwrap().decision, Decision::FirstRound);
+    assert_eq!(reports2.len(), 1);
 }
 
 #[test]

@@ -51,13 +51,10 @@ impl MedianPlugin {
                 ao.observer, self.config.n
             )));
         }
+        // Values outside the onchain answer bounds stay valid observations:
+        // the median decides (OCR2's rule), so a market that leaves the
+        // bounds pauses reports instead of halting outcome generation.
         let obs = MedianObservation::decode(ao.observation)?;
-        if !self.bounds.contains(obs.value) {
-            return Err(PluginError::invalid_input(format!(
-                "value {} outside the onchain bounds [{}, {}]",
-                obs.value, self.bounds.min, self.bounds.max
-            )));
-        }
         if obs.juels_per_fee_coin < 0 {
             return Err(PluginError::invalid_input("negative juels per fee coin"));
         }
@@ -68,6 +65,9 @@ impl MedianPlugin {
     }
 
     fn decide(&self, previous: Option<&LastReport>, median: i128, timestamp: u32) -> Decision {
+        if !self.bounds.contains(median) {
+            return Decision::OutOfBounds;
+        }
         match previous {
             None => Decision::FirstRound,
             Some(last) if deviates(last.value, median, self.median.deviation_threshold_ppb) => Decision::Deviation,
@@ -79,9 +79,18 @@ impl MedianPlugin {
     }
 }
 
-fn median_of<T: Ord + Copy>(mut values: Vec<T>) -> T {
-    values.sort_unstable();
-    values[values.len() / 2]
+/// The upper median of a non-empty list (the caller checked the quorum).
+fn median_of<T: Ord + Copy + Default>(mut values: Vec<T>) -> T {
+    let middle = values.len() / 2;
+    if values.is_empty() {
+        return T::default();
+    }
+    *values.select_nth_unstable(middle).1
+}
+
+/// The median plugin never queries: a non-empty query is a faulty leader's.
+fn expect_empty_query(query: &[u8]) -> Result<(), PluginError> {
+    if query.is_empty() { Ok(()) } else { Err(PluginError::invalid_input("the median plugin takes no query")) }
 }
 
 impl ReportingPlugin for MedianPlugin {
@@ -129,9 +138,10 @@ impl ReportingPlugin for MedianPlugin {
     fn validate_observation(
         &self,
         _ctx: &OutcomeContext,
-        _query: &[u8],
+        query: &[u8],
         ao: AttributedObservationRef<'_>,
     ) -> Result<(), PluginError> {
+        expect_empty_query(query)?;
         self.decode_valid(ao).map(|_| ())
     }
 
@@ -147,13 +157,14 @@ impl ReportingPlugin for MedianPlugin {
     fn outcome(
         &self,
         ctx: &OutcomeContext,
-        _query: &[u8],
+        query: &[u8],
         aos: &[AttributedObservationRef<'_>],
     ) -> Result<Vec<u8>, PluginError> {
+        expect_empty_query(query)?;
         let previous = if ctx.previous_outcome.is_empty() {
             None
         } else {
-            Some(MedianOutcome::decode(&ctx.previous_outcome)?.last_report)
+            MedianOutcome::decode(&ctx.previous_outcome)?.last_report
         };
         // One observation per observer, in observer order, whatever order the
         // leader sent them in: the result must not depend on it.
@@ -171,13 +182,13 @@ impl ReportingPlugin for MedianPlugin {
         }
         let mut observations: Vec<(u8, i128)> = valid.iter().map(|(o, obs)| (*o, obs.value)).collect();
         observations.sort_unstable_by_key(|(observer, value)| (*value, *observer));
-        let median = observations[observations.len() / 2].1;
+        let median = median_of(observations.iter().map(|(_, v)| *v).collect());
         let observations_timestamp = median_of(valid.iter().map(|(_, o)| o.timestamp).collect());
         let juels_per_fee_coin = median_of(valid.iter().map(|(_, o)| o.juels_per_fee_coin).collect());
         let decision = self.decide(previous.as_ref(), median, observations_timestamp);
-        let last_report = match (decision.reports(), previous) {
-            (false, Some(last)) => last,
-            _ => LastReport { value: median, timestamp: observations_timestamp, seq_nr: ctx.seq_nr },
+        let last_report = match decision.reports() {
+            true => Some(LastReport { value: median, timestamp: observations_timestamp, seq_nr: ctx.seq_nr }),
+            false => previous,
         };
         Ok(MedianOutcome { decision, last_report, observations_timestamp, juels_per_fee_coin, observations }.encode())
     }

@@ -26,12 +26,15 @@ pub enum Decision {
     Heartbeat,
     /// No reason to report.
     Skip,
+    /// The median lies outside the onchain answer bounds, where the contract
+    /// would reject it: no report (OCR2's rule).
+    OutOfBounds,
 }
 
 impl Decision {
     /// Whether the outcome produces a report.
     pub fn reports(self) -> bool {
-        self != Decision::Skip
+        matches!(self, Decision::FirstRound | Decision::Deviation | Decision::Heartbeat)
     }
 
     fn code(self) -> u8 {
@@ -40,6 +43,7 @@ impl Decision {
             Decision::FirstRound => 1,
             Decision::Deviation => 2,
             Decision::Heartbeat => 3,
+            Decision::OutOfBounds => 4,
         }
     }
 
@@ -49,6 +53,7 @@ impl Decision {
             1 => Decision::FirstRound,
             2 => Decision::Deviation,
             3 => Decision::Heartbeat,
+            4 => Decision::OutOfBounds,
             other => return Err(PluginError::invalid_input(format!("outcome decision code {other}"))),
         })
     }
@@ -59,8 +64,9 @@ impl Decision {
 pub struct MedianOutcome {
     /// Whether and why this outcome reports.
     pub decision: Decision,
-    /// The last reported answer as of this outcome (this one's, if it reports).
-    pub last_report: LastReport,
+    /// The last reported answer as of this outcome (this one's, if it
+    /// reports); `None` until the feed has reported once.
+    pub last_report: Option<LastReport>,
     /// Median of the observation timestamps.
     pub observations_timestamp: u32,
     /// Median juels per fee coin.
@@ -70,7 +76,7 @@ pub struct MedianOutcome {
 }
 
 const VERSION: u8 = 1;
-const HEADER_LEN: usize = 1 + 1 + (16 + 4 + 8) + 4 + 16 + 1;
+const HEADER_LEN: usize = 1 + 1 + (1 + 16 + 4 + 8) + 4 + 16 + 1;
 const ENTRY_LEN: usize = 1 + 16;
 
 /// The longest outcome for `n` oracles.
@@ -79,9 +85,10 @@ pub fn max_outcome_length(n: u8) -> usize {
 }
 
 impl MedianOutcome {
-    /// The median value.
-    pub fn median(&self) -> i128 {
-        self.observations[self.observations.len() / 2].1
+    /// The median value (`None` only for an outcome without observations,
+    /// which `decode` never returns).
+    pub fn median(&self) -> Option<i128> {
+        self.observations.get(self.observations.len() / 2).map(|(_, v)| *v)
     }
 
     /// Encodes the outcome.
@@ -89,9 +96,11 @@ impl MedianOutcome {
         let mut out = Vec::with_capacity(HEADER_LEN + ENTRY_LEN * self.observations.len());
         out.push(VERSION);
         out.push(self.decision.code());
-        out.extend_from_slice(&self.last_report.value.to_be_bytes());
-        out.extend_from_slice(&self.last_report.timestamp.to_be_bytes());
-        out.extend_from_slice(&self.last_report.seq_nr.to_be_bytes());
+        let last = self.last_report.unwrap_or(LastReport { value: 0, timestamp: 0, seq_nr: 0 });
+        out.push(u8::from(self.last_report.is_some()));
+        out.extend_from_slice(&last.value.to_be_bytes());
+        out.extend_from_slice(&last.timestamp.to_be_bytes());
+        out.extend_from_slice(&last.seq_nr.to_be_bytes());
         out.extend_from_slice(&self.observations_timestamp.to_be_bytes());
         out.extend_from_slice(&self.juels_per_fee_coin.to_be_bytes());
         // At most 31 observers (n <= 31); the constructor guarantees it.
@@ -112,7 +121,13 @@ impl MedianOutcome {
             return Err(PluginError::invalid_input(format!("outcome version {version} is not {VERSION}")));
         }
         let decision = Decision::from_code(r.u8()?)?;
-        let last_report = LastReport { value: r.i128()?, timestamp: r.u32()?, seq_nr: r.u64()? };
+        let present = match r.u8()? {
+            0 => false,
+            1 => true,
+            other => return Err(PluginError::invalid_input(format!("outcome last-report flag {other}"))),
+        };
+        let last = LastReport { value: r.i128()?, timestamp: r.u32()?, seq_nr: r.u64()? };
+        let last_report = present.then_some(last);
         let observations_timestamp = r.u32()?;
         let juels_per_fee_coin = r.i128()?;
         let count = usize::from(r.u8()?);
@@ -219,7 +234,7 @@ mod tests {
         fn round_trips(values in proptest::collection::vec((0u8..31, any::<i128>()), 1..31), ts: u32, juels: i128, seq: u64) {
             let outcome = MedianOutcome {
                 decision: Decision::Deviation,
-                last_report: LastReport { value: values[0].1, timestamp: ts, seq_nr: seq },
+                last_report: Some(LastReport { value: values[0].1, timestamp: ts, seq_nr: seq }),
                 observations_timestamp: ts,
                 juels_per_fee_coin: juels,
                 observations: values,

@@ -31,7 +31,7 @@ fn report_matches_the_reference_vector() {
     let ctx = OutcomeContext { seq_nr: 1, ..Default::default() };
     let refs = ocr_plugin_sdk::observation_refs(&aos);
     let outcome = plugin.outcome(&ctx, &[], &refs).unwrap();
-    assert_eq!(MedianOutcome::decode(&outcome).unwrap().median(), 300_000_000_000);
+    assert_eq!(MedianOutcome::decode(&outcome).unwrap().median(), Some(300_000_000_000));
     let reports = plugin.reports(1, &outcome).unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].report, unhex(VECTOR_REPORT));
