@@ -182,7 +182,11 @@ impl ReportingPlugin for MedianPlugin {
         }
         let mut observations: Vec<(u8, i128)> = valid.iter().map(|(o, obs)| (*o, obs.value)).collect();
         observations.sort_unstable_by_key(|(observer, value)| (*value, *observer));
-        let median = median_of(observations.iter().map(|(_, v)| *v).collect());
+        // Sorted above; the quorum check guarantees it is not empty.
+        let median = observations
+            .get(observations.len() / 2)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| PluginError::invalid_input("no valid observations"))?;
         let observations_timestamp = median_of(valid.iter().map(|(_, o)| o.timestamp).collect());
         let juels_per_fee_coin = median_of(valid.iter().map(|(_, o)| o.juels_per_fee_coin).collect());
         let decision = self.decide(previous.as_ref(), median, observations_timestamp);
