@@ -19,9 +19,32 @@ pub fn plugins_dir() -> PathBuf {
     target.join("plugins")
 }
 
-/// The bytes of a built plugin; fails with a hint when it was not built.
+/// The newest modification time of the files under `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() { newest_source(&path) } else { entry.metadata().ok()?.modified().ok() };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+/// The bytes of a built plugin; fails with a hint when it was not built, or
+/// was built before its sources (or the SDK's, or the WIT) last changed.
 pub fn plugin_bytes(relative: &str) -> Vec<u8> {
     let path = plugins_dir().join(relative);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let name = relative.trim_start_matches("fixtures/").trim_end_matches(".wasm");
+    let crate_dir = if relative.starts_with("fixtures/") {
+        root.join("host/plugin/fixtures").join(name)
+    } else {
+        root.join("plugins").join(name)
+    };
+    let sources = [crate_dir, root.join("sdk"), root.join("wit")].iter().filter_map(|d| newest_source(d)).max();
+    if let (Some(sources), Ok(built)) = (sources, std::fs::metadata(&path).and_then(|m| m.modified())) {
+        assert!(built >= sources, "{} is older than its sources; rebuild with `cargo xtask plugins`", path.display());
+    }
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; build the plugins first with `cargo xtask plugins`", path.display()))
 }
