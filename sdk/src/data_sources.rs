@@ -39,6 +39,12 @@ pub trait DataSources {
     /// The current value of the named source, as text.
     fn read(&self, name: &str) -> Result<String, DataSourceError>;
 
+    /// The time an observation is made at. The real clock by default; a
+    /// simulator supplies virtual time, so simulated runs replay exactly.
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+
     /// The current value of a numeric source as an integer. The text must be
     /// a decimal integer (optionally signed); operators scale values in the
     /// source configuration.

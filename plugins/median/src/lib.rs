@@ -14,7 +14,7 @@
 //! returns an error instead of panicking.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use ocr_plugin_sdk::{
     AttributedObservationRef, DataSources, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits, Quorum,
@@ -125,9 +125,8 @@ impl ReportingPlugin for MedianPlugin {
             Some(name) => sources.read_integer(name)?,
             None => 0,
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| PluginError::other("the clock reads before 1970"))?;
+        let now =
+            sources.now().duration_since(UNIX_EPOCH).map_err(|_| PluginError::other("the clock reads before 1970"))?;
         let timestamp = u32::try_from(now.as_secs()).unwrap_or(u32::MAX);
         let value_text = value.to_string();
         let seq_nr = ctx.seq_nr.to_string();

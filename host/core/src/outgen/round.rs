@@ -1,0 +1,385 @@
+//! One round (reference §5.3): the leader's query, observations signed over
+//! it, the leader's proposal after the quorum and the grace period, then
+//! prepare and commit certificates. A follower prepares only an outcome it
+//! computed itself from observations signed over *its* copy of the query,
+//! so a leader that equivocates cannot mix rounds.
+
+use ocr_plugin_api::AttributedObservation;
+
+use super::*;
+use crate::certificate::CertifiedPrepare;
+use crate::payload;
+use crate::plugin_call::PluginRequest;
+
+/// Pools accept messages for the current seq-nr and the next one only.
+const POOL_LOOKAHEAD: u64 = 1;
+
+impl OutcomeGeneration {
+    fn in_pool_window(&self, seq_nr: u64) -> bool {
+        seq_nr >= self.follower.seq_nr && seq_nr <= self.follower.seq_nr.saturating_add(POOL_LOOKAHEAD)
+    }
+
+    pub(super) fn start_follower_round(&mut self, seq_nr: u64) -> Vec<OutgenAction> {
+        let f = &mut self.follower;
+        f.seq_nr = seq_nr;
+        f.phase = FollowerPhase::NewRound;
+        f.query = None;
+        f.pending_inputs_digest = None;
+        f.current = None;
+        f.round_starts.retain(|s, _| *s >= seq_nr);
+        f.proposals.retain(|s, _| *s >= seq_nr);
+        f.prepares.retain(|s, _| *s >= seq_nr);
+        f.commits.retain(|s, _| *s >= seq_nr);
+        self.try_round_start()
+    }
+
+    fn try_round_start(&mut self) -> Vec<OutgenAction> {
+        let seq_nr = self.follower.seq_nr;
+        if self.follower.phase != FollowerPhase::NewRound {
+            return Vec::new();
+        }
+        let (Some(query), Some(ctx)) = (self.follower.round_starts.get(&seq_nr).cloned(), self.ctx(seq_nr)) else {
+            return Vec::new();
+        };
+        self.follower.query = Some(query.clone());
+        self.follower.phase = FollowerPhase::BackgroundObservation;
+        vec![self.call(seq_nr, TAG_MAIN, PluginRequest::Observation { ctx, query })]
+    }
+
+    pub(super) fn on_round_start(&mut self, from: u8, seq_nr: u64, query: Vec<u8>) -> Vec<OutgenAction> {
+        if from != self.leader || !self.in_pool_window(seq_nr) {
+            return Vec::new();
+        }
+        self.follower.round_starts.entry(seq_nr).or_insert(query);
+        self.try_round_start()
+    }
+
+    pub(super) fn on_observation_done(&mut self, id: CallId, observation: Option<Vec<u8>>) -> Vec<OutgenAction> {
+        let f = &self.follower;
+        if id.seq_nr != f.seq_nr || f.phase != FollowerPhase::BackgroundObservation {
+            return Vec::new();
+        }
+        let mut actions = Vec::new();
+        if let (Some(observation), Some(query)) = (observation, f.query.as_ref()) {
+            let signature =
+                self.cfg.key.sign(&payload::signed_observation(&self.ogid(), id.seq_nr, query, &observation));
+            actions.push(OutgenAction::Send {
+                to: self.leader,
+                message: Message::Observation {
+                    epoch: self.epoch,
+                    seq_nr: id.seq_nr,
+                    signed: SignedObservation { observation, signature },
+                },
+            });
+        }
+        // Without an observation of its own this oracle can still prepare.
+        self.follower.phase = FollowerPhase::SentObservation;
+        actions.extend(self.try_proposal());
+        actions
+    }
+
+    pub(super) fn on_proposal(
+        &mut self,
+        from: u8,
+        seq_nr: u64,
+        observations: Vec<AttributedSignedObservation>,
+    ) -> Vec<OutgenAction> {
+        if from != self.leader || !self.in_pool_window(seq_nr) {
+            return Vec::new();
+        }
+        self.follower.proposals.entry(seq_nr).or_insert(observations);
+        self.try_proposal()
+    }
+
+    fn try_proposal(&mut self) -> Vec<OutgenAction> {
+        let seq_nr = self.follower.seq_nr;
+        if self.follower.phase != FollowerPhase::SentObservation {
+            return Vec::new();
+        }
+        let (Some(query), Some(ctx)) = (self.follower.query.clone(), self.ctx(seq_nr)) else {
+            return Vec::new();
+        };
+        let Some(proposal) = self.follower.proposals.remove(&seq_nr) else {
+            return Vec::new();
+        };
+        let ogid = self.ogid();
+        let mut seen = [false; 256];
+        let mut observations = Vec::with_capacity(proposal.len());
+        for aso in proposal {
+            let duplicate = std::mem::replace(&mut seen[usize::from(aso.observer)], true);
+            let signed_ok = self.key_of(aso.observer).is_some_and(|k| {
+                crate::signing::verify(
+                    k,
+                    &payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation),
+                    &aso.signed.signature,
+                )
+            });
+            if duplicate || !signed_ok {
+                // A faulty leader's proposal: drop it silently.
+                return Vec::new();
+            }
+            observations.push(AttributedObservation { observation: aso.signed.observation, observer: aso.observer });
+        }
+        let inputs_digest = payload::outcome_inputs_digest(&ogid, &ctx.previous_outcome, seq_nr, &query, &observations);
+        self.follower.pending_inputs_digest = Some(inputs_digest);
+        self.follower.phase = FollowerPhase::BackgroundProposalOutcome;
+        vec![self.call(seq_nr, TAG_MAIN, PluginRequest::ProposalOutcome { ctx, query, observations })]
+    }
+
+    pub(super) fn on_proposal_outcome_done(&mut self, id: CallId, outcome: Option<Vec<u8>>) -> Vec<OutgenAction> {
+        let f = &mut self.follower;
+        if id.seq_nr != f.seq_nr || f.phase != FollowerPhase::BackgroundProposalOutcome {
+            return Vec::new();
+        }
+        let (Some(outcome), Some(inputs_digest)) = (outcome, f.pending_inputs_digest.take()) else {
+            // The plugin refused the proposal; wait for the epoch to change.
+            f.phase = FollowerPhase::SentObservation;
+            return Vec::new();
+        };
+        let outcome_digest = payload::outcome_digest(&outcome);
+        f.current = Some(Current { inputs_digest, outcome, outcome_digest });
+        f.phase = FollowerPhase::SentPrepare;
+        let signature = self.cfg.key.sign(&payload::prepare(&self.ogid(), id.seq_nr, &inputs_digest, &outcome_digest));
+        let mut actions =
+            vec![OutgenAction::Broadcast(Message::Prepare { epoch: self.epoch, seq_nr: id.seq_nr, signature })];
+        actions.extend(self.try_prepare_quorum());
+        actions.extend(self.try_commit_quorum());
+        actions
+    }
+
+    pub(super) fn on_prepare(&mut self, from: u8, seq_nr: u64, signature: Signature) -> Vec<OutgenAction> {
+        if !self.in_pool_window(seq_nr) {
+            return Vec::new();
+        }
+        self.follower.prepares.entry(seq_nr).or_default().entry(from).or_insert(signature);
+        self.try_prepare_quorum()
+    }
+
+    pub(super) fn on_commit(&mut self, from: u8, seq_nr: u64, signature: Signature) -> Vec<OutgenAction> {
+        if !self.in_pool_window(seq_nr) {
+            return Vec::new();
+        }
+        self.follower.commits.entry(seq_nr).or_default().entry(from).or_insert(signature);
+        self.try_commit_quorum()
+    }
+
+    /// Keeps the valid signatures of a pool for `payload`, dropping invalid
+    /// ones (a sender gets one entry per round); returns a quorum if there is one.
+    fn quorum_from_pool(&mut self, commits: bool, payload: &[u8]) -> Option<Vec<(u8, Signature)>> {
+        let seq_nr = self.follower.seq_nr;
+        let quorum = self.quorum;
+        let keys = &self.keys;
+        let pools = if commits { &mut self.follower.commits } else { &mut self.follower.prepares };
+        let pool = pools.get_mut(&seq_nr)?;
+        if pool.len() < quorum {
+            return None;
+        }
+        pool.retain(|signer, sig| {
+            keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, sig))
+        });
+        (pool.len() >= quorum).then(|| pool.iter().take(quorum).map(|(s, sig)| (*s, *sig)).collect())
+    }
+
+    pub(super) fn try_prepare_quorum(&mut self) -> Vec<OutgenAction> {
+        let seq_nr = self.follower.seq_nr;
+        if self.follower.phase != FollowerPhase::SentPrepare {
+            return Vec::new();
+        }
+        let Some(current) = self.follower.current.clone() else { return Vec::new() };
+        let ogid = self.ogid();
+        let prepare_payload = payload::prepare(&ogid, seq_nr, &current.inputs_digest, &current.outcome_digest);
+        let Some(signatures) = self.quorum_from_pool(false, &prepare_payload) else {
+            return Vec::new();
+        };
+        let certificate = Certificate::Prepare(CertifiedPrepare {
+            epoch: self.epoch,
+            seq_nr,
+            inputs_digest: current.inputs_digest,
+            outcome: current.outcome.clone(),
+            signatures,
+        });
+        let mut actions = Vec::new();
+        if certificate.timestamp() > self.cert.timestamp() {
+            // The lock first: no commit signature leaves before it is durable.
+            actions.push(OutgenAction::Persist(certificate.clone()));
+            self.cert = certificate;
+        }
+        self.follower.phase = FollowerPhase::SentCommit;
+        let signature = self.cfg.key.sign(&payload::commit(&ogid, seq_nr, &current.outcome_digest));
+        actions.push(OutgenAction::Broadcast(Message::Commit { epoch: self.epoch, seq_nr, signature }));
+        actions.extend(self.try_commit_quorum());
+        actions
+    }
+
+    pub(super) fn try_commit_quorum(&mut self) -> Vec<OutgenAction> {
+        let seq_nr = self.follower.seq_nr;
+        if !matches!(self.follower.phase, FollowerPhase::SentPrepare | FollowerPhase::SentCommit) {
+            return Vec::new();
+        }
+        let Some(current) = self.follower.current.clone() else { return Vec::new() };
+        let commit_payload = payload::commit(&self.ogid(), seq_nr, &current.outcome_digest);
+        let Some(signatures) = self.quorum_from_pool(true, &commit_payload) else {
+            return Vec::new();
+        };
+        let commit = CertifiedCommit { epoch: self.epoch, seq_nr, outcome: current.outcome, signatures };
+        let mut actions = self.commit_certificate(commit);
+        if seq_nr.saturating_sub(self.first_seq_nr) + 1 >= self.cfg.config.r_max {
+            self.follower.phase = FollowerPhase::EpochEnded;
+            actions.push(OutgenAction::NewEpochRequest);
+            return actions;
+        }
+        actions.push(OutgenAction::Progress);
+        actions.extend(self.start_follower_round(seq_nr + 1));
+        if let Some(l) = self.leading.as_mut() {
+            l.ready = true;
+        }
+        actions.extend(self.try_start_leader_round());
+        actions
+    }
+
+    /// Adopts a commit certificate: durable first, then delivered.
+    pub(super) fn commit_certificate(&mut self, commit: CertifiedCommit) -> Vec<OutgenAction> {
+        let mut actions = Vec::new();
+        let certificate = Certificate::Commit(commit.clone());
+        if certificate.timestamp() > self.cert.timestamp() {
+            actions.push(OutgenAction::Persist(certificate.clone()));
+            self.cert = certificate;
+        }
+        self.committed = Some(commit.clone());
+        actions.push(OutgenAction::Committed(commit));
+        actions
+    }
+
+    // ---- leader ----
+
+    pub(super) fn try_start_leader_round(&mut self) -> Vec<OutgenAction> {
+        let next = self.committed_seq_nr().map(|c| c + 1);
+        let ended = self.follower.phase == FollowerPhase::EpochEnded;
+        let Some(l) = self.leading.as_ref() else { return Vec::new() };
+        let startable = matches!(l.phase, LeaderPhase::SentEpochStart | LeaderPhase::SentProposal);
+        if !(startable && l.ready && l.round_timer_expired && !l.query_in_flight) || ended {
+            return Vec::new();
+        }
+        let Some(seq_nr) = next else { return Vec::new() };
+        let Some(ctx) = self.ctx(seq_nr) else { return Vec::new() };
+        let call = self.call(seq_nr, TAG_MAIN, PluginRequest::Query { ctx: ctx.clone() });
+        if let Some(l) = self.leading.as_mut() {
+            l.ready = false;
+            l.round_timer_expired = false;
+            l.query_in_flight = true;
+            l.seq_nr = seq_nr;
+            l.ctx = Some(ctx);
+        }
+        vec![call]
+    }
+
+    pub(super) fn on_query_done(&mut self, id: CallId, query: Option<Vec<u8>>) -> Vec<OutgenAction> {
+        let ogid = self.ogid();
+        let delta_round = self.cfg.config.delta_round;
+        let Some(l) = self.leading.as_mut() else { return Vec::new() };
+        if id.seq_nr != l.seq_nr || !l.query_in_flight {
+            return Vec::new();
+        }
+        l.query_in_flight = false;
+        // A failed query starts no round; the progress timer ends the epoch.
+        let Some(query) = query else { return Vec::new() };
+        let signature = self.cfg.key.sign(&payload::round_start(&ogid, id.seq_nr, &query));
+        l.query = query.clone();
+        l.observations.clear();
+        l.quorum_in_flight = false;
+        l.quorum_checked = 0;
+        l.quorum_reached = false;
+        l.phase = LeaderPhase::SentRoundStart;
+        vec![
+            OutgenAction::SetTimer(OutgenTimer::Round, delta_round),
+            OutgenAction::Broadcast(Message::RoundStart { epoch: self.epoch, seq_nr: id.seq_nr, query, signature }),
+        ]
+    }
+
+    pub(super) fn on_observation(&mut self, from: u8, seq_nr: u64, signed: SignedObservation) -> Vec<OutgenAction> {
+        let ogid = self.ogid();
+        let key = self.key_of(from).copied();
+        let Some(l) = self.leading.as_mut() else { return Vec::new() };
+        if !matches!(l.phase, LeaderPhase::SentRoundStart | LeaderPhase::Grace)
+            || seq_nr != l.seq_nr
+            || l.observations.contains_key(&from)
+        {
+            return Vec::new();
+        }
+        let payload = payload::signed_observation(&ogid, seq_nr, &l.query, &signed.observation);
+        let valid_signature = key.is_some_and(|k| crate::signing::verify(&k, &payload, &signed.signature));
+        let observation = AttributedObservation { observation: signed.observation.clone(), observer: from };
+        l.observations.insert(from, LeaderObservation { signed, valid: (!valid_signature).then_some(false) });
+        let (Some(ctx), true) = (l.ctx.clone(), valid_signature) else { return Vec::new() };
+        let query = l.query.clone();
+        vec![self.call(seq_nr, u32::from(from) + 1, PluginRequest::ValidateObservation { ctx, query, observation })]
+    }
+
+    pub(super) fn on_validation_done(&mut self, id: CallId, valid: bool) -> Vec<OutgenAction> {
+        let Some(l) = self.leading.as_mut() else { return Vec::new() };
+        let Some(observer) = id.tag.checked_sub(1).and_then(|t| u8::try_from(t).ok()) else { return Vec::new() };
+        if id.seq_nr != l.seq_nr {
+            return Vec::new();
+        }
+        if let Some(o) = l.observations.get_mut(&observer) {
+            o.valid = Some(valid);
+        }
+        self.maybe_check_quorum()
+    }
+
+    fn valid_observations(l: &LeaderState) -> Vec<(u8, &SignedObservation)> {
+        l.observations.iter().filter(|(_, o)| o.valid == Some(true)).map(|(s, o)| (*s, &o.signed)).collect()
+    }
+
+    fn maybe_check_quorum(&mut self) -> Vec<OutgenAction> {
+        let Some(l) = self.leading.as_ref() else { return Vec::new() };
+        let valid = Self::valid_observations(l);
+        if l.quorum_reached
+            || l.quorum_in_flight
+            || valid.len() <= l.quorum_checked
+            || l.phase != LeaderPhase::SentRoundStart
+        {
+            return Vec::new();
+        }
+        let Some(ctx) = l.ctx.clone() else { return Vec::new() };
+        let observations: Vec<AttributedObservation> = valid
+            .iter()
+            .map(|(s, o)| AttributedObservation { observation: o.observation.clone(), observer: *s })
+            .collect();
+        let (seq_nr, query, count) = (l.seq_nr, l.query.clone(), observations.len());
+        if let Some(l) = self.leading.as_mut() {
+            l.quorum_in_flight = true;
+            l.quorum_checked = count;
+        }
+        vec![self.call(seq_nr, TAG_QUORUM, PluginRequest::ObservationQuorum { ctx, query, observations })]
+    }
+
+    pub(super) fn on_quorum_done(&mut self, id: CallId, quorum: bool) -> Vec<OutgenAction> {
+        let delta_grace = self.cfg.config.delta_grace;
+        let Some(l) = self.leading.as_mut() else { return Vec::new() };
+        if id.seq_nr != l.seq_nr || !l.quorum_in_flight {
+            return Vec::new();
+        }
+        l.quorum_in_flight = false;
+        if quorum && l.phase == LeaderPhase::SentRoundStart {
+            l.quorum_reached = true;
+            l.phase = LeaderPhase::Grace;
+            return vec![OutgenAction::SetTimer(OutgenTimer::Grace, delta_grace)];
+        }
+        self.maybe_check_quorum()
+    }
+
+    pub(super) fn on_grace_expired(&mut self) -> Vec<OutgenAction> {
+        let epoch = self.epoch;
+        let Some(l) = self.leading.as_mut() else { return Vec::new() };
+        if l.phase != LeaderPhase::Grace {
+            return Vec::new();
+        }
+        l.phase = LeaderPhase::SentProposal;
+        let observations = Self::valid_observations(l)
+            .into_iter()
+            .map(|(observer, signed)| AttributedSignedObservation { signed: signed.clone(), observer })
+            .collect();
+        vec![OutgenAction::Broadcast(Message::Proposal { epoch, seq_nr: l.seq_nr, observations })]
+    }
+}

@@ -1,0 +1,404 @@
+//! The simulation: n oracles running the real core with the native median
+//! plugin, driven by one event queue in virtual time and one seeded RNG.
+//! Everything that happens is folded into a trace hash, so one seed always
+//! gives one trace. Storage keeps exactly what the core asked to persist, in
+//! order; a crash loses everything else (and may strike between two actions
+//! of one batch, after a persist and before the message that depended on it).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use median::MedianPlugin;
+use ocr_core::certificate::CertifiedCommit;
+use ocr_core::messages::Message;
+use ocr_core::oracle::{Action, Oracle, Persisted, Timer};
+use ocr_core::plugin_call::{self, CallId, PluginResponse};
+use ocr_core::signing::OffchainKey;
+use ocr_core::{OracleIdentity, PublicConfig};
+use ocr_plugin_api::{LimitChecked, NativePlugin};
+use ocr_plugin_sdk::{ConfigDigest, PluginConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+
+use crate::network::{Nanos, NetworkModel};
+use crate::sources::{SimulatedSources, VirtualClock};
+
+const MS: Nanos = 1_000_000;
+const SECOND: Nanos = 1_000_000_000;
+
+/// A crash and, optionally, a restart.
+#[derive(Clone, Debug)]
+pub struct Crash {
+    /// The oracle.
+    pub node: u8,
+    /// When it crashes.
+    pub at: Nanos,
+    /// How long it stays down (`None`: forever).
+    pub down_for: Option<Nanos>,
+}
+
+/// One scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Number of oracles.
+    pub n: u8,
+    /// Faulty oracles tolerated.
+    pub f: u8,
+    /// The seed of everything random.
+    pub seed: u64,
+    /// How long to run.
+    pub duration: Nanos,
+    /// The network.
+    pub network: NetworkModel,
+    /// Crashes.
+    pub crashes: Vec<Crash>,
+    /// Probability of crashing between two actions of a batch, for crashing
+    /// nodes, while faults last.
+    pub mid_batch_crash_rate: f64,
+}
+
+enum Event {
+    Deliver { to: u8, from: u8, message: Message },
+    Timer { node: u8, timer: Timer, generation: u64 },
+    PluginDone { node: u8, incarnation: u64, id: CallId, response: PluginResponse },
+    Crash { node: u8, down_for: Option<Nanos> },
+    Restart { node: u8 },
+}
+
+struct Node {
+    oracle: Option<Oracle>,
+    incarnation: u64,
+    key: Arc<OffchainKey>,
+    plugin: LimitChecked<NativePlugin<MedianPlugin>>,
+    storage: Persisted,
+    timers: BTreeMap<Timer, u64>,
+    /// (seq-nr, sha256 of the outcome, incarnation) in delivery order.
+    committed: Vec<(u64, [u8; 32], u64)>,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// sha256 over every event: equal seeds give equal traces.
+    pub trace_hash: String,
+    /// Committed outcomes delivered, over all nodes.
+    pub deliveries: u64,
+    /// The highest seq-nr committed anywhere.
+    pub highest_seq_nr: u64,
+    /// Virtual time of the last commit anywhere.
+    pub last_commit_at: Nanos,
+    /// Safety or liveness violations found.
+    pub violations: Vec<String>,
+    /// Events processed.
+    pub events: u64,
+}
+
+/// A simulation in progress.
+pub struct Simulation {
+    scenario: Scenario,
+    config: Arc<PublicConfig>,
+    secret: [u8; 16],
+    now: Nanos,
+    next_seq: u64,
+    queue: BinaryHeap<Reverse<(Nanos, u64)>>,
+    events: BTreeMap<u64, Event>,
+    rng: ChaCha20Rng,
+    clock: VirtualClock,
+    nodes: Vec<Node>,
+    trace: Sha256,
+    /// seq-nr -> the outcome digest first committed for it, anywhere.
+    decided: BTreeMap<u64, [u8; 32]>,
+    violations: Vec<String>,
+    last_commit_at: Nanos,
+    processed: u64,
+}
+
+/// The public config every scenario uses (timers in development ranges).
+pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>]) -> PublicConfig {
+    PublicConfig {
+        config_digest: ConfigDigest([0x5a; 32]),
+        delta_progress: Duration::from_secs(2),
+        delta_resend: Duration::from_secs(2),
+        delta_initial: Duration::from_millis(400),
+        delta_round: Duration::from_millis(100),
+        delta_grace: Duration::from_millis(20),
+        delta_certified_commit_request: Duration::from_millis(200),
+        delta_stage: Duration::from_secs(1),
+        r_max: 20,
+        s: vec![1; usize::from(n)],
+        oracles: (0..n)
+            .map(|i| OracleIdentity {
+                offchain_public_key: keys[usize::from(i)].public_key(),
+                onchain_signer: [i + 1; 20],
+                peer_id: [i + 1; 32],
+                transmit_account: [i + 101; 20],
+            })
+            .collect(),
+        reporting_plugin_config: br#"{"version":1,"value_source":"price","juels_per_fee_coin_source":"juels","deviation_threshold_ppb":1000000,"heartbeat_seconds":10}"#.to_vec(),
+        max_duration_initialization: None,
+        max_duration_query: Duration::from_millis(50),
+        max_duration_observation: Duration::from_millis(50),
+        max_duration_should_accept_attested_report: Duration::from_millis(50),
+        max_duration_should_transmit_accepted_report: Duration::from_millis(50),
+        f,
+        onchain_config: Vec::new(),
+    }
+}
+
+impl Simulation {
+    /// Sets up the scenario and starts every oracle.
+    pub fn new(scenario: Scenario) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(scenario.seed);
+        let keys: Vec<Arc<OffchainKey>> =
+            (0..scenario.n).map(|_| Arc::new(OffchainKey::from_seed(rng.random()))).collect();
+        let config = Arc::new(public_config(scenario.n, scenario.f, &keys));
+        let secret: [u8; 16] = rng.random();
+        let clock = VirtualClock::default();
+        let nodes = (0..scenario.n)
+            .map(|i| {
+                let mut plugin_config =
+                    PluginConfig::for_tests(scenario.n, scenario.f, config.reporting_plugin_config.clone());
+                plugin_config.oracle_id = i;
+                plugin_config.config_digest = config.config_digest;
+                let sources = Arc::new(SimulatedSources::new(clock.clone(), i));
+                let plugin = NativePlugin::<MedianPlugin>::create(&plugin_config, sources)
+                    .unwrap_or_else(|e| panic!("the median plugin refused the simulation's config: {e}"));
+                Node {
+                    oracle: None,
+                    incarnation: 0,
+                    key: keys[usize::from(i)].clone(),
+                    plugin,
+                    storage: Persisted::default(),
+                    timers: BTreeMap::new(),
+                    committed: Vec::new(),
+                }
+            })
+            .collect();
+        let mut sim = Self {
+            scenario,
+            config,
+            secret,
+            now: 0,
+            next_seq: 0,
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            rng,
+            clock,
+            nodes,
+            trace: Sha256::new(),
+            decided: BTreeMap::new(),
+            violations: Vec::new(),
+            last_commit_at: 0,
+            processed: 0,
+        };
+        for crash in sim.scenario.crashes.clone() {
+            sim.schedule(crash.at, Event::Crash { node: crash.node, down_for: crash.down_for });
+        }
+        for node in 0..sim.scenario.n {
+            sim.boot(node);
+        }
+        sim
+    }
+
+    fn schedule(&mut self, at: Nanos, event: Event) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Reverse((at, seq)));
+        self.events.insert(seq, event);
+    }
+
+    fn boot(&mut self, node: u8) {
+        let n = &mut self.nodes[usize::from(node)];
+        let (oracle, actions) =
+            Oracle::start(self.config.clone(), node, n.key.clone(), &self.secret, n.storage.clone());
+        n.oracle = Some(oracle);
+        self.perform(node, actions);
+    }
+
+    fn record(&mut self, line: String) {
+        self.trace.update(self.now.to_be_bytes());
+        self.trace.update(line.as_bytes());
+    }
+
+    /// Runs to the end of the scenario and checks the run.
+    pub fn run(mut self) -> Outcome {
+        while let Some(Reverse((at, seq))) = self.queue.pop() {
+            if at > self.scenario.duration {
+                break;
+            }
+            self.now = at;
+            self.clock.set(at);
+            self.processed += 1;
+            let Some(event) = self.events.remove(&seq) else { continue };
+            self.handle(event);
+        }
+        self.check_liveness();
+        let deliveries = self.nodes.iter().map(|n| n.committed.len() as u64).sum();
+        Outcome {
+            trace_hash: hex::encode(self.trace.clone().finalize()),
+            deliveries,
+            highest_seq_nr: self.decided.keys().next_back().copied().unwrap_or(0),
+            last_commit_at: self.last_commit_at,
+            violations: self.violations,
+            events: self.processed,
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Deliver { to, from, message } => {
+                self.record(format!("deliver {from}->{to} {message:?}"));
+                let Some(oracle) = self.nodes[usize::from(to)].oracle.as_mut() else { return };
+                let actions = oracle.on_message(from, message);
+                self.perform(to, actions);
+            }
+            Event::Timer { node, timer, generation } => {
+                let n = &mut self.nodes[usize::from(node)];
+                if n.timers.get(&timer) != Some(&generation) {
+                    return;
+                }
+                n.timers.remove(&timer);
+                self.record(format!("timer {node} {timer:?}"));
+                let Some(oracle) = self.nodes[usize::from(node)].oracle.as_mut() else { return };
+                let actions = oracle.on_timer(timer);
+                self.perform(node, actions);
+            }
+            Event::PluginDone { node, incarnation, id, response } => {
+                let n = &mut self.nodes[usize::from(node)];
+                if n.incarnation != incarnation {
+                    return;
+                }
+                self.record(format!("plugin {node} {id:?} {response:?}"));
+                let Some(oracle) = self.nodes[usize::from(node)].oracle.as_mut() else { return };
+                let actions = oracle.on_plugin_response(id, response);
+                self.perform(node, actions);
+            }
+            Event::Crash { node, down_for } => self.crash(node, down_for),
+            Event::Restart { node } => {
+                self.record(format!("restart {node}"));
+                self.boot(node);
+            }
+        }
+    }
+
+    fn crash(&mut self, node: u8, down_for: Option<Nanos>) {
+        let n = &mut self.nodes[usize::from(node)];
+        if n.oracle.is_none() {
+            return;
+        }
+        n.oracle = None;
+        n.incarnation += 1;
+        n.timers.clear();
+        self.record(format!("crash {node}"));
+        if let Some(down) = down_for {
+            self.schedule(self.now + down, Event::Restart { node });
+        }
+    }
+
+    fn crashes_mid_batch(&mut self, node: u8) -> bool {
+        let rate = self.scenario.mid_batch_crash_rate;
+        rate > 0.0
+            && self.now < self.scenario.network.faults_until
+            && self.scenario.crashes.iter().any(|c| c.node == node)
+            && self.rng.random_bool(rate)
+    }
+
+    fn perform(&mut self, node: u8, actions: Vec<Action>) {
+        for action in actions {
+            if self.crashes_mid_batch(node) {
+                let down = self.scenario.crashes.iter().find(|c| c.node == node).and_then(|c| c.down_for);
+                self.crash(node, down);
+                return;
+            }
+            match action {
+                Action::Send { to, message } => self.send(node, to, message),
+                Action::Broadcast(message) => {
+                    for to in 0..self.scenario.n {
+                        self.send(node, to, message.clone());
+                    }
+                }
+                Action::SetTimer(timer, after) => {
+                    let n = &mut self.nodes[usize::from(node)];
+                    let generation = n.timers.get(&timer).map_or(0, |g| g + 1) + n.incarnation * 1_000_000;
+                    n.timers.insert(timer, generation);
+                    let at = self.now + u64::try_from(after.as_nanos()).unwrap_or(u64::MAX / 2);
+                    self.schedule(at, Event::Timer { node, timer, generation });
+                }
+                Action::CancelTimer(timer) => {
+                    self.nodes[usize::from(node)].timers.remove(&timer);
+                }
+                Action::PersistPacemaker(state) => self.nodes[usize::from(node)].storage.pacemaker = Some(state),
+                Action::PersistCertificate(c) => self.nodes[usize::from(node)].storage.certificate = Some(c),
+                Action::CallPlugin(call) => {
+                    let n = &mut self.nodes[usize::from(node)];
+                    let (response, _error) = plugin_call::execute(&mut n.plugin, &call.request);
+                    let incarnation = n.incarnation;
+                    let latency = self.rng.random_range(50_000..500_000);
+                    self.schedule(self.now + latency, Event::PluginDone { node, incarnation, id: call.id, response });
+                }
+                Action::Committed(commit) => self.committed(node, commit),
+            }
+        }
+    }
+
+    fn send(&mut self, from: u8, to: u8, message: Message) {
+        let delays = self.scenario.network.deliveries(&mut self.rng, self.now, from, to);
+        for delay in delays {
+            self.schedule(self.now + delay, Event::Deliver { to, from, message: message.clone() });
+        }
+    }
+
+    fn committed(&mut self, node: u8, commit: CertifiedCommit) {
+        let digest: [u8; 32] = Sha256::digest(&commit.outcome).into();
+        self.record(format!("commit {node} {} {}", commit.seq_nr, hex::encode(digest)));
+        self.last_commit_at = self.now;
+        match self.decided.get(&commit.seq_nr) {
+            Some(d) if *d != digest => self.violations.push(format!(
+                "safety: oracle {node} committed a different outcome for seq_nr {} at {} ms",
+                commit.seq_nr,
+                self.now / MS
+            )),
+            Some(_) => {}
+            None => {
+                self.decided.insert(commit.seq_nr, digest);
+            }
+        }
+        let n = &mut self.nodes[usize::from(node)];
+        if let Some((last, _, incarnation)) = n.committed.last()
+            && *incarnation == n.incarnation
+            && commit.seq_nr <= *last
+        {
+            self.violations.push(format!(
+                "safety: oracle {node} delivered seq_nr {} after {last} in one incarnation",
+                commit.seq_nr
+            ));
+        }
+        n.committed.push((commit.seq_nr, digest, n.incarnation));
+    }
+
+    /// Once faults stop, outcomes must commit again within the bound.
+    fn check_liveness(&mut self) {
+        let faults_end = self
+            .scenario
+            .crashes
+            .iter()
+            .filter_map(|c| c.down_for.map(|d| c.at + d))
+            .chain([self.scenario.network.faults_until])
+            .max()
+            .unwrap_or(0);
+        let bound = LIVENESS_BOUND;
+        if self.scenario.duration >= faults_end + bound && self.last_commit_at < faults_end {
+            self.violations.push(format!(
+                "liveness: nothing committed in the {} s after faults stopped at {} ms",
+                (self.scenario.duration - faults_end) / SECOND,
+                faults_end / MS
+            ));
+        }
+    }
+}
+
+/// How long after the last fault outcomes must commit again.
+pub const LIVENESS_BOUND: Nanos = 20 * SECOND;
