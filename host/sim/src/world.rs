@@ -58,6 +58,21 @@ pub struct Scenario {
     /// Probability of crashing between two actions of a batch, for crashing
     /// nodes, while faults last.
     pub mid_batch_crash_rate: f64,
+    /// Byzantine oracles and what they do (at most f of them for the checks
+    /// to apply).
+    pub byzantine: Vec<(u8, Byzantine)>,
+}
+
+/// What a Byzantine oracle does on top of running the honest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Byzantine {
+    /// As leader, sends each follower a different proposal (a different
+    /// subset of the valid observations) and a different query.
+    EquivocatingLeader,
+    /// Corrupts every signature it sends.
+    InvalidSignatures,
+    /// Also resends each message it sends later with its epoch lowered.
+    ReplaysOldEpochs,
 }
 
 enum Event {
@@ -344,7 +359,27 @@ impl Simulation {
         }
     }
 
+    fn byzantine(&self, node: u8) -> Option<Byzantine> {
+        self.scenario.byzantine.iter().find(|(b, _)| *b == node).map(|(_, behaviour)| *behaviour)
+    }
+
     fn send(&mut self, from: u8, to: u8, message: Message) {
+        let message = match (self.byzantine(from), from == to) {
+            (Some(behaviour), false) => match tamper(behaviour, to, message) {
+                Some(m) => m,
+                None => return,
+            },
+            _ => message,
+        };
+        if self.byzantine(from) == Some(Byzantine::ReplaysOldEpochs) && from != to {
+            let replay = with_lower_epoch(&message);
+            let later = self.now + self.rng.random_range(MS..500 * MS);
+            self.schedule(later, Event::Deliver { to, from, message: replay });
+        }
+        self.deliver_with_delays(from, to, message);
+    }
+
+    fn deliver_with_delays(&mut self, from: u8, to: u8, message: Message) {
         let delays = self.scenario.network.deliveries(&mut self.rng, self.now, from, to);
         for delay in delays {
             self.schedule(self.now + delay, Event::Deliver { to, from, message: message.clone() });
@@ -398,6 +433,58 @@ impl Simulation {
             ));
         }
     }
+}
+
+/// What a Byzantine sender makes of an honest message to `to` (`None`:
+/// nothing is sent).
+fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
+    let corrupt = |mut s: [u8; 64]| {
+        s[0] ^= 0x80;
+        s
+    };
+    Some(match (behaviour, message) {
+        (Byzantine::EquivocatingLeader, Message::Proposal { epoch, seq_nr, mut observations }) => {
+            // Each follower sees a different subset: outcomes differ.
+            if !observations.is_empty() {
+                let drop = usize::from(to) % observations.len();
+                observations.remove(drop);
+            }
+            Message::Proposal { epoch, seq_nr, observations }
+        }
+        (Byzantine::EquivocatingLeader, Message::RoundStart { epoch, seq_nr, mut query, signature }) => {
+            if to % 2 == 1 {
+                query.push(to);
+            }
+            Message::RoundStart { epoch, seq_nr, query, signature }
+        }
+        (Byzantine::InvalidSignatures, Message::Prepare { epoch, seq_nr, signature }) => {
+            Message::Prepare { epoch, seq_nr, signature: corrupt(signature) }
+        }
+        (Byzantine::InvalidSignatures, Message::Commit { epoch, seq_nr, signature }) => {
+            Message::Commit { epoch, seq_nr, signature: corrupt(signature) }
+        }
+        (Byzantine::InvalidSignatures, Message::Observation { epoch, seq_nr, mut signed }) => {
+            signed.signature = corrupt(signed.signature);
+            Message::Observation { epoch, seq_nr, signed }
+        }
+        (_, message) => message,
+    })
+}
+
+/// The same message one epoch earlier, as a replaying node would send it.
+fn with_lower_epoch(message: &Message) -> Message {
+    let mut m = message.clone();
+    match &mut m {
+        Message::EpochStartRequest { epoch, .. }
+        | Message::EpochStart { epoch, .. }
+        | Message::RoundStart { epoch, .. }
+        | Message::Observation { epoch, .. }
+        | Message::Proposal { epoch, .. }
+        | Message::Prepare { epoch, .. }
+        | Message::Commit { epoch, .. } => *epoch = epoch.saturating_sub(1),
+        _ => {}
+    }
+    m
 }
 
 /// How long after the last fault outcomes must commit again.

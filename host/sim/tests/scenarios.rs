@@ -1,7 +1,7 @@
 //! Simulated runs of the real core: outcomes commit, runs replay exactly
 //! from their seed, and crashes with restarts keep safety and liveness.
 
-use ocr_sim::{Crash, NetworkModel, Partition, Scenario, Simulation};
+use ocr_sim::{Byzantine, Crash, NetworkModel, Partition, Scenario, Simulation};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -15,6 +15,7 @@ fn scenario(n: u8, f: u8, seed: u64) -> Scenario {
         network: NetworkModel::reliable(MS, 5 * MS),
         crashes: Vec::new(),
         mid_batch_crash_rate: 0.0,
+        byzantine: Vec::new(),
     }
 }
 
@@ -71,4 +72,20 @@ fn a_healed_partition_resumes_commits() {
     let outcome = Simulation::new(s).run();
     assert_clean(&outcome);
     assert!(outcome.last_commit_at > 30 * SECOND);
+}
+
+#[test]
+fn byzantine_oracles_cannot_break_safety_or_stop_progress() {
+    for behaviour in [Byzantine::EquivocatingLeader, Byzantine::InvalidSignatures, Byzantine::ReplaysOldEpochs] {
+        for (n, f) in [(4u8, 1u8), (7, 2)] {
+            for seed in 0..3u64 {
+                let mut s = scenario(n, f, seed);
+                s.duration = 40 * SECOND;
+                s.byzantine = (0..f).map(|b| ((b + seed as u8) % n, behaviour)).collect();
+                let outcome = Simulation::new(s).run();
+                assert_clean(&outcome);
+                assert!(outcome.highest_seq_nr > 20, "{behaviour:?} n={n} seed={seed}: {}", outcome.highest_seq_nr);
+            }
+        }
+    }
 }
