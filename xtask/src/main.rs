@@ -4,7 +4,8 @@
 //!   plugin under `plugins/` (and the host's test fixtures) as release
 //!   components, and copies them to `<target>/plugins/<name>.wasm`
 //!   (fixtures to `<target>/plugins/fixtures/<name>.wasm`);
-//! - `test`: everything CI checks: plugins, every test, clippy, rustfmt;
+//! - `test`: everything CI checks: plugins, every test, clippy, the
+//!   contracts' Foundry tests and artifact check, rustfmt;
 //! - `demo`: the median feed demo.
 
 use std::path::{Path, PathBuf};
@@ -136,6 +137,9 @@ fn test() -> Result<()> {
         wasm_clippy.args(["-p", &c.package]);
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;
+    // Solidity: Foundry tests and the check that the committed artifacts
+    // match the sources (installs pinned solc-js and Foundry from npm).
+    run(Command::new("bash").arg(root.join("contracts/run-tests.sh")))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))
 }
 
