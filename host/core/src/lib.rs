@@ -23,8 +23,10 @@ pub mod signing;
 pub use config::{Address, ConfigError, MAX_STAGES, MIN_RESOURCE_DELTA, OracleIdentity, PublicConfig, Strictness};
 pub use digest::{ContractConfig, EVM_DIGEST_PREFIX};
 
+pub mod attestation;
 pub mod certificate;
 pub mod messages;
+pub mod onchain;
 pub mod oracle;
 pub mod outgen;
 pub mod plugin_call;

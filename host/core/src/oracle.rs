@@ -9,9 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attestation::{AttestationAction, AttestedReport, ReportAttestation};
 use crate::certificate::{Certificate, CertifiedCommit};
 use crate::config::PublicConfig;
-use crate::messages::Message;
+use crate::messages::{Message, MessageLimits, SizeError};
+use crate::onchain::OnchainKey;
 use crate::outgen::{OutcomeGeneration, OutgenAction, OutgenConfig, OutgenTimer};
 use crate::pacemaker::{Pacemaker, PacemakerAction, PacemakerConfig, PacemakerState, PacemakerTimer};
 use crate::permutation::PermutationKeys;
@@ -31,6 +33,8 @@ pub enum Timer {
     Round,
     /// The leader's grace period.
     Grace,
+    /// Ask for the certified commit of this seq-nr.
+    FetchCommit(u64),
 }
 
 /// What the driver must do, in order.
@@ -57,6 +61,15 @@ pub enum Action {
     CallPlugin(PluginCall),
     /// An outcome committed (its certificate is already durable).
     Committed(CertifiedCommit),
+    /// A report has f+1 valid onchain signatures.
+    Attested(AttestedReport),
+    /// An inbound message was refused before any signature work.
+    Refused {
+        /// The sender.
+        from: u8,
+        /// Why.
+        error: SizeError,
+    },
 }
 
 /// What an oracle restores from storage.
@@ -68,22 +81,46 @@ pub struct Persisted {
     pub certificate: Option<Certificate>,
 }
 
+/// Everything an oracle is started with.
+pub struct OracleSetup {
+    /// The instance's public config.
+    pub config: Arc<PublicConfig>,
+    /// This oracle's id.
+    pub me: u8,
+    /// Its offchain (consensus) key.
+    pub offchain_key: Arc<OffchainKey>,
+    /// Its onchain (report) key.
+    pub onchain_key: Arc<OnchainKey>,
+    /// The instance's shared secret (leader and transmission order).
+    pub shared_secret: [u8; 16],
+    /// The plugin's limits (from its factory), bounding inbound messages.
+    pub plugin_limits: ocr_plugin_api::PluginLimits,
+}
+
 /// One oracle.
 pub struct Oracle {
     pacemaker: Pacemaker,
     outgen: OutcomeGeneration,
+    attestation: ReportAttestation,
+    limits: MessageLimits,
 }
 
 impl Oracle {
-    /// Starts (or restarts from `persisted`) oracle `me`.
-    pub fn start(
-        config: Arc<PublicConfig>,
-        me: u8,
-        key: Arc<OffchainKey>,
-        shared_secret: &[u8; 16],
-        persisted: Persisted,
-    ) -> (Self, Vec<Action>) {
-        let keys = PermutationKeys::new(shared_secret, &config.config_digest);
+    /// Starts (or restarts from `persisted`) an oracle.
+    pub fn start(setup: OracleSetup, persisted: Persisted) -> (Self, Vec<Action>) {
+        let OracleSetup { config, me, offchain_key: key, onchain_key, shared_secret, plugin_limits } = setup;
+        let keys = PermutationKeys::new(&shared_secret, &config.config_digest);
+        let effective = ocr_plugin_api::EffectiveLimits::new(&plugin_limits);
+        let limits = MessageLimits {
+            n: config.n(),
+            quorum: config.byzantine_quorum(),
+            max_query_length: effective.max_query_length,
+            max_observation_length: effective.max_observation_length,
+            max_outcome_length: effective.max_outcome_length,
+            max_report_count: effective.max_report_count,
+            max_report_signature_length: crate::onchain::SIGNATURE_LENGTH,
+        };
+        let attestation = ReportAttestation::new(config.clone(), onchain_key);
         let pacemaker_config = PacemakerConfig {
             n: config.n(),
             f: usize::from(config.f),
@@ -93,7 +130,7 @@ impl Oracle {
         };
         let outgen = OutcomeGeneration::new(OutgenConfig { config, me, key }, persisted.certificate);
         let (pacemaker, actions) = Pacemaker::start(pacemaker_config, persisted.pacemaker);
-        let mut oracle = Self { pacemaker, outgen };
+        let mut oracle = Self { pacemaker, outgen, attestation, limits };
         let actions = oracle.route_pacemaker(actions);
         (oracle, actions)
     }
@@ -108,12 +145,32 @@ impl Oracle {
         self.outgen.committed_seq_nr()
     }
 
-    /// A message from oracle `from`.
+    /// A message from oracle `from`. Sizes and shapes are checked before
+    /// anything else: an oversized or malformed message costs no signature
+    /// verification and changes nothing.
     pub fn on_message(&mut self, from: u8, message: Message) -> Vec<Action> {
+        if usize::from(from) >= self.limits.n {
+            return Vec::new();
+        }
+        if let Err(error) = message.check_size(&self.limits) {
+            return vec![Action::Refused { from, error }];
+        }
         match message {
             Message::NewEpochWish { epoch } => {
                 let actions = self.pacemaker.on_wish(from, epoch);
                 self.route_pacemaker(actions)
+            }
+            Message::ReportSignatures { seq_nr, signatures } => {
+                let a = self.attestation.on_report_signatures(from, seq_nr, signatures);
+                self.route_attestation(a)
+            }
+            Message::CertifiedCommitRequest { seq_nr } => {
+                let a = self.attestation.on_certified_commit_request(from, seq_nr);
+                self.route_attestation(a)
+            }
+            Message::CertifiedCommit(commit) => {
+                let a = self.attestation.on_certified_commit(from, commit);
+                self.route_attestation(a)
             }
             other => {
                 let actions = self.outgen.on_message(from, other);
@@ -136,6 +193,10 @@ impl Oracle {
             Timer::Initial => self.outgen_timer(OutgenTimer::Initial),
             Timer::Round => self.outgen_timer(OutgenTimer::Round),
             Timer::Grace => self.outgen_timer(OutgenTimer::Grace),
+            Timer::FetchCommit(seq_nr) => {
+                let a = self.attestation.on_fetch_timer(seq_nr);
+                self.route_attestation(a)
+            }
         }
     }
 
@@ -146,8 +207,25 @@ impl Oracle {
 
     /// A plugin call finished.
     pub fn on_plugin_response(&mut self, id: CallId, response: PluginResponse) -> Vec<Action> {
+        if let PluginResponse::Reports(reports) = response {
+            let a = self.attestation.on_reports(id.seq_nr, reports);
+            return self.route_attestation(a);
+        }
         let actions = self.outgen.on_plugin_response(id, response);
         self.route_outgen(actions)
+    }
+
+    fn route_attestation(&mut self, actions: Vec<AttestationAction>) -> Vec<Action> {
+        actions
+            .into_iter()
+            .map(|action| match action {
+                AttestationAction::Broadcast(m) => Action::Broadcast(m),
+                AttestationAction::Send { to, message } => Action::Send { to, message },
+                AttestationAction::CallPlugin(c) => Action::CallPlugin(c),
+                AttestationAction::SetFetchTimer(seq_nr, d) => Action::SetTimer(Timer::FetchCommit(seq_nr), d),
+                AttestationAction::Attested(r) => Action::Attested(r),
+            })
+            .collect()
     }
 
     fn route_pacemaker(&mut self, actions: Vec<PacemakerAction>) -> Vec<Action> {
@@ -179,7 +257,11 @@ impl Oracle {
                 OutgenAction::CancelTimer(t) => out.push(Action::CancelTimer(outgen_timer(t))),
                 OutgenAction::Persist(c) => out.push(Action::PersistCertificate(c)),
                 OutgenAction::CallPlugin(c) => out.push(Action::CallPlugin(c)),
-                OutgenAction::Committed(c) => out.push(Action::Committed(c)),
+                OutgenAction::Committed(c) => {
+                    out.push(Action::Committed(c.clone()));
+                    let a = self.attestation.on_committed(c);
+                    out.extend(self.route_attestation(a));
+                }
                 OutgenAction::Progress => {
                     let a = self.pacemaker.on_progress();
                     out.extend(self.route_pacemaker(a));

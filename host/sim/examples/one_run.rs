@@ -23,9 +23,11 @@ fn main() {
     let started = std::time::Instant::now();
     let outcome = Simulation::new(scenario).run();
     println!(
-        "seed {seed}: highest seq_nr {}, deliveries {}, events {}, last commit at {} ms, violations {:?}, trace {}, wall {:?}",
+        "seed {seed}: highest seq_nr {}, deliveries {}, attested {}, refused {}, events {}, last commit at {} ms, violations {:?}, trace {}, wall {:?}",
         outcome.highest_seq_nr,
         outcome.deliveries,
+        outcome.attested_reports,
+        outcome.refused_messages,
         outcome.events,
         outcome.last_commit_at / 1_000_000,
         outcome.violations,

@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use median::MedianPlugin;
+use ocr_core::attestation::AttestedReport;
 use ocr_core::certificate::CertifiedCommit;
 use ocr_core::messages::Message;
-use ocr_core::oracle::{Action, Oracle, Persisted, Timer};
+use ocr_core::onchain::{self, OnchainKey};
+use ocr_core::oracle::{Action, Oracle, OracleSetup, Persisted, Timer};
 use ocr_core::plugin_call::{self, CallId, PluginResponse};
 use ocr_core::signing::OffchainKey;
 use ocr_core::{OracleIdentity, PublicConfig};
-use ocr_plugin_api::{LimitChecked, NativePlugin};
+use ocr_plugin_api::{LimitChecked, NativePlugin, Plugin};
 use ocr_plugin_sdk::{ConfigDigest, PluginConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -87,6 +89,7 @@ struct Node {
     oracle: Option<Oracle>,
     incarnation: u64,
     key: Arc<OffchainKey>,
+    onchain_key: Arc<OnchainKey>,
     plugin: LimitChecked<NativePlugin<MedianPlugin>>,
     storage: Persisted,
     timers: BTreeMap<Timer, u64>,
@@ -107,6 +110,10 @@ pub struct Outcome {
     pub last_commit_at: Nanos,
     /// Safety or liveness violations found.
     pub violations: Vec<String>,
+    /// Reports attested, over all nodes.
+    pub attested_reports: u64,
+    /// Inbound messages refused by the size checks.
+    pub refused_messages: u64,
     /// Events processed.
     pub events: u64,
 }
@@ -124,15 +131,19 @@ pub struct Simulation {
     clock: VirtualClock,
     nodes: Vec<Node>,
     trace: Sha256,
-    /// seq-nr -> the outcome digest first committed for it, anywhere.
-    decided: BTreeMap<u64, [u8; 32]>,
+    /// seq-nr -> the outcome first committed for it, anywhere.
+    decided: BTreeMap<u64, Vec<u8>>,
+    /// An independent instance of the plugin that recomputes reports.
+    reference: LimitChecked<NativePlugin<MedianPlugin>>,
+    attested: u64,
+    refused: u64,
     violations: Vec<String>,
     last_commit_at: Nanos,
     processed: u64,
 }
 
 /// The public config every scenario uses (timers in development ranges).
-pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>]) -> PublicConfig {
+pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>], onchain: &[Arc<OnchainKey>]) -> PublicConfig {
     PublicConfig {
         config_digest: ConfigDigest([0x5a; 32]),
         delta_progress: Duration::from_secs(2),
@@ -147,7 +158,7 @@ pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>]) -> PublicConfig {
         oracles: (0..n)
             .map(|i| OracleIdentity {
                 offchain_public_key: keys[usize::from(i)].public_key(),
-                onchain_signer: [i + 1; 20],
+                onchain_signer: onchain[usize::from(i)].address(),
                 peer_id: [i + 1; 32],
                 transmit_account: [i + 101; 20],
             })
@@ -169,7 +180,14 @@ impl Simulation {
         let mut rng = ChaCha20Rng::seed_from_u64(scenario.seed);
         let keys: Vec<Arc<OffchainKey>> =
             (0..scenario.n).map(|_| Arc::new(OffchainKey::from_seed(rng.random()))).collect();
-        let config = Arc::new(public_config(scenario.n, scenario.f, &keys));
+        let onchain: Vec<Arc<OnchainKey>> = (0..scenario.n)
+            .map(|i| {
+                let mut secret = [0x11u8; 32];
+                secret[0] = i + 1;
+                Arc::new(OnchainKey::from_bytes(&secret).unwrap_or_else(|_| unreachable!("a valid scalar")))
+            })
+            .collect();
+        let config = Arc::new(public_config(scenario.n, scenario.f, &keys, &onchain));
         let secret: [u8; 16] = rng.random();
         let clock = VirtualClock::default();
         let nodes = (0..scenario.n)
@@ -185,6 +203,7 @@ impl Simulation {
                     oracle: None,
                     incarnation: 0,
                     key: keys[usize::from(i)].clone(),
+                    onchain_key: onchain[usize::from(i)].clone(),
                     plugin,
                     storage: Persisted::default(),
                     timers: BTreeMap::new(),
@@ -192,6 +211,13 @@ impl Simulation {
                 }
             })
             .collect();
+        let reference_config = PluginConfig {
+            config_digest: config.config_digest,
+            ..PluginConfig::for_tests(scenario.n, scenario.f, config.reporting_plugin_config.clone())
+        };
+        let reference =
+            NativePlugin::<MedianPlugin>::create(&reference_config, Arc::new(SimulatedSources::new(clock.clone(), 0)))
+                .unwrap_or_else(|e| panic!("the median plugin refused the simulation's config: {e}"));
         let mut sim = Self {
             scenario,
             config,
@@ -205,6 +231,9 @@ impl Simulation {
             nodes,
             trace: Sha256::new(),
             decided: BTreeMap::new(),
+            reference,
+            attested: 0,
+            refused: 0,
             violations: Vec::new(),
             last_commit_at: 0,
             processed: 0,
@@ -227,8 +256,15 @@ impl Simulation {
 
     fn boot(&mut self, node: u8) {
         let n = &mut self.nodes[usize::from(node)];
-        let (oracle, actions) =
-            Oracle::start(self.config.clone(), node, n.key.clone(), &self.secret, n.storage.clone());
+        let setup = OracleSetup {
+            config: self.config.clone(),
+            me: node,
+            offchain_key: n.key.clone(),
+            onchain_key: n.onchain_key.clone(),
+            shared_secret: self.secret,
+            plugin_limits: n.plugin.info().limits,
+        };
+        let (oracle, actions) = Oracle::start(setup, n.storage.clone());
         n.oracle = Some(oracle);
         self.perform(node, actions);
     }
@@ -258,6 +294,8 @@ impl Simulation {
             highest_seq_nr: self.decided.keys().next_back().copied().unwrap_or(0),
             last_commit_at: self.last_commit_at,
             violations: self.violations,
+            attested_reports: self.attested,
+            refused_messages: self.refused,
             events: self.processed,
         }
     }
@@ -355,6 +393,11 @@ impl Simulation {
                     self.schedule(self.now + latency, Event::PluginDone { node, incarnation, id: call.id, response });
                 }
                 Action::Committed(commit) => self.committed(node, commit),
+                Action::Attested(report) => self.attested(node, report),
+                Action::Refused { from, error } => {
+                    self.refused += 1;
+                    self.record(format!("refused {from}->{node} {error}"));
+                }
             }
         }
     }
@@ -391,14 +434,14 @@ impl Simulation {
         self.record(format!("commit {node} {} {}", commit.seq_nr, hex::encode(digest)));
         self.last_commit_at = self.now;
         match self.decided.get(&commit.seq_nr) {
-            Some(d) if *d != digest => self.violations.push(format!(
+            Some(d) if *d != commit.outcome => self.violations.push(format!(
                 "safety: oracle {node} committed a different outcome for seq_nr {} at {} ms",
                 commit.seq_nr,
                 self.now / MS
             )),
             Some(_) => {}
             None => {
-                self.decided.insert(commit.seq_nr, digest);
+                self.decided.insert(commit.seq_nr, commit.outcome.clone());
             }
         }
         let n = &mut self.nodes[usize::from(node)];
@@ -412,6 +455,45 @@ impl Simulation {
             ));
         }
         n.committed.push((commit.seq_nr, digest, n.incarnation));
+    }
+
+    /// An attested report must carry f+1 valid signatures by distinct oracles
+    /// over a report of a committed outcome.
+    fn attested(&mut self, node: u8, report: AttestedReport) {
+        self.attested += 1;
+        self.record(format!("attested {node} {} {}", report.seq_nr, report.index));
+        let f = usize::from(self.scenario.f);
+        let expected = self
+            .decided
+            .get(&report.seq_nr)
+            .cloned()
+            .and_then(|outcome| self.reference.reports(report.seq_nr, &outcome).ok())
+            .and_then(|reports| reports.get(report.index).map(|r| r.report.clone()));
+        if expected.as_deref() != Some(report.report.report.as_slice()) {
+            self.violations.push(format!(
+                "attestation: oracle {node} attested report {} of seq_nr {} that no committed outcome produces",
+                report.index, report.seq_nr
+            ));
+        }
+        let mut signers: Vec<u8> = report.signatures.iter().map(|(s, _)| *s).collect();
+        signers.dedup();
+        let all_valid = report.signatures.iter().all(|(signer, signature)| {
+            self.config.oracles.get(usize::from(*signer)).is_some_and(|o| {
+                onchain::verify(
+                    &o.onchain_signer,
+                    &self.config.config_digest,
+                    report.seq_nr,
+                    &report.report.report,
+                    signature,
+                )
+            })
+        });
+        if signers.len() != f + 1 || report.signatures.len() != f + 1 || !all_valid {
+            self.violations.push(format!(
+                "attestation: oracle {node} attested seq_nr {} without f+1 valid distinct signatures",
+                report.seq_nr
+            ));
+        }
     }
 
     /// Once faults stop, outcomes must commit again within the bound.
