@@ -30,3 +30,4 @@ pub mod onchain;
 pub mod oracle;
 pub mod outgen;
 pub mod plugin_call;
+pub mod transmission;

@@ -19,6 +19,7 @@ use crate::pacemaker::{Pacemaker, PacemakerAction, PacemakerConfig, PacemakerSta
 use crate::permutation::PermutationKeys;
 use crate::plugin_call::{CallId, PluginCall, PluginResponse};
 use crate::signing::OffchainKey;
+use crate::transmission::{Transmission, TransmissionAction};
 
 /// Every timer of an oracle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +36,8 @@ pub enum Timer {
     Grace,
     /// Ask for the certified commit of this seq-nr.
     FetchCommit(u64),
+    /// This oracle's turn to transmit report (seq-nr, index).
+    Transmit(u64, u32),
 }
 
 /// What the driver must do, in order.
@@ -63,6 +66,8 @@ pub enum Action {
     Committed(CertifiedCommit),
     /// A report has f+1 valid onchain signatures.
     Attested(AttestedReport),
+    /// Send this attested report to the chain now (the plugin agreed).
+    Transmit(AttestedReport),
     /// An inbound message was refused before any signature work.
     Refused {
         /// The sender.
@@ -102,6 +107,7 @@ pub struct Oracle {
     pacemaker: Pacemaker,
     outgen: OutcomeGeneration,
     attestation: ReportAttestation,
+    transmission: Transmission,
     limits: MessageLimits,
 }
 
@@ -121,6 +127,7 @@ impl Oracle {
             max_report_signature_length: crate::onchain::SIGNATURE_LENGTH,
         };
         let attestation = ReportAttestation::new(config.clone(), onchain_key);
+        let transmission = Transmission::new(config.clone(), me, keys.clone());
         let pacemaker_config = PacemakerConfig {
             n: config.n(),
             f: usize::from(config.f),
@@ -130,7 +137,7 @@ impl Oracle {
         };
         let outgen = OutcomeGeneration::new(OutgenConfig { config, me, key }, persisted.certificate);
         let (pacemaker, actions) = Pacemaker::start(pacemaker_config, persisted.pacemaker);
-        let mut oracle = Self { pacemaker, outgen, attestation, limits };
+        let mut oracle = Self { pacemaker, outgen, attestation, transmission, limits };
         let actions = oracle.route_pacemaker(actions);
         (oracle, actions)
     }
@@ -193,6 +200,10 @@ impl Oracle {
             Timer::Initial => self.outgen_timer(OutgenTimer::Initial),
             Timer::Round => self.outgen_timer(OutgenTimer::Round),
             Timer::Grace => self.outgen_timer(OutgenTimer::Grace),
+            Timer::Transmit(seq_nr, index) => {
+                let a = self.transmission.on_timer(seq_nr, index);
+                self.route_transmission(a)
+            }
             Timer::FetchCommit(seq_nr) => {
                 let a = self.attestation.on_fetch_timer(seq_nr);
                 self.route_attestation(a)
@@ -207,23 +218,48 @@ impl Oracle {
 
     /// A plugin call finished.
     pub fn on_plugin_response(&mut self, id: CallId, response: PluginResponse) -> Vec<Action> {
-        if let PluginResponse::Reports(reports) = response {
-            let a = self.attestation.on_reports(id.seq_nr, reports);
-            return self.route_attestation(a);
+        match response {
+            PluginResponse::Reports(reports) => {
+                let a = self.attestation.on_reports(id.seq_nr, reports);
+                return self.route_attestation(a);
+            }
+            PluginResponse::ShouldAccept(yes) | PluginResponse::ShouldTransmit(yes) => {
+                let a = self.transmission.on_plugin_response(id, yes);
+                return self.route_transmission(a);
+            }
+            _ => {}
         }
         let actions = self.outgen.on_plugin_response(id, response);
         self.route_outgen(actions)
     }
 
     fn route_attestation(&mut self, actions: Vec<AttestationAction>) -> Vec<Action> {
+        let mut out = Vec::with_capacity(actions.len());
+        for action in actions {
+            match action {
+                AttestationAction::Broadcast(m) => out.push(Action::Broadcast(m)),
+                AttestationAction::Send { to, message } => out.push(Action::Send { to, message }),
+                AttestationAction::CallPlugin(c) => out.push(Action::CallPlugin(c)),
+                AttestationAction::SetFetchTimer(seq_nr, d) => {
+                    out.push(Action::SetTimer(Timer::FetchCommit(seq_nr), d))
+                }
+                AttestationAction::Attested(r) => {
+                    out.push(Action::Attested(r.clone()));
+                    let a = self.transmission.on_attested(r);
+                    out.extend(self.route_transmission(a));
+                }
+            }
+        }
+        out
+    }
+
+    fn route_transmission(&mut self, actions: Vec<TransmissionAction>) -> Vec<Action> {
         actions
             .into_iter()
             .map(|action| match action {
-                AttestationAction::Broadcast(m) => Action::Broadcast(m),
-                AttestationAction::Send { to, message } => Action::Send { to, message },
-                AttestationAction::CallPlugin(c) => Action::CallPlugin(c),
-                AttestationAction::SetFetchTimer(seq_nr, d) => Action::SetTimer(Timer::FetchCommit(seq_nr), d),
-                AttestationAction::Attested(r) => Action::Attested(r),
+                TransmissionAction::CallPlugin(c) => Action::CallPlugin(c),
+                TransmissionAction::SetTimer(seq_nr, index, d) => Action::SetTimer(Timer::Transmit(seq_nr, index), d),
+                TransmissionAction::Transmit(r) => Action::Transmit(r),
             })
             .collect()
     }

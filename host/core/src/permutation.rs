@@ -99,11 +99,9 @@ impl PermutationKeys {
         permutation(n.max(1), &key)[(epoch % n64) as usize]
     }
 
-    /// The transmission order of report `index` of `seq_nr`: position →
-    /// oracle.
-    pub fn transmission_order(&self, seq_nr: u64, index: u64, n: usize) -> Vec<u8> {
-        let key = hmac16(&self.transmission_order, &[&seq_nr.to_be_bytes(), &index.to_be_bytes()]);
-        permutation(n, &key)
+    /// The key of report `index` of `seq_nr`'s transmission permutation.
+    pub fn transmission_key(&self, seq_nr: u64, index: u64) -> [u8; 16] {
+        hmac16(&self.transmission_order, &[&seq_nr.to_be_bytes(), &index.to_be_bytes()])
     }
 }
 

@@ -67,6 +67,20 @@ pub enum PluginRequest {
         /// The outcome.
         outcome: Vec<u8>,
     },
+    /// Transmission: accept this attested report for transmission?
+    ShouldAccept {
+        /// The outcome's seq-nr.
+        seq_nr: u64,
+        /// The report.
+        report: ocr_plugin_api::ReportWithInfo,
+    },
+    /// Transmission: transmit this accepted report now?
+    ShouldTransmit {
+        /// The outcome's seq-nr.
+        seq_nr: u64,
+        /// The report.
+        report: ocr_plugin_api::ReportWithInfo,
+    },
 }
 
 /// A call and its id.
@@ -94,6 +108,10 @@ pub enum PluginResponse {
     ProposalOutcome(Option<Vec<u8>>),
     /// The reports, if any.
     Reports(Option<Vec<ReportPlus>>),
+    /// Whether to accept the report (false on error).
+    ShouldAccept(bool),
+    /// Whether to transmit it now (false on error).
+    ShouldTransmit(bool),
 }
 
 /// Runs a call on a plugin. Drivers use this; errors become "no
@@ -130,6 +148,16 @@ pub fn execute(
             }
         }
         PluginRequest::Reports { seq_nr, outcome } => split(plugin.reports(*seq_nr, outcome), PluginResponse::Reports),
+        PluginRequest::ShouldAccept { seq_nr, report } => match plugin.should_accept_attested_report(*seq_nr, report) {
+            Ok(yes) => (PluginResponse::ShouldAccept(yes), None),
+            Err(e) => (PluginResponse::ShouldAccept(false), Some(e)),
+        },
+        PluginRequest::ShouldTransmit { seq_nr, report } => {
+            match plugin.should_transmit_accepted_report(*seq_nr, report) {
+                Ok(yes) => (PluginResponse::ShouldTransmit(yes), None),
+                Err(e) => (PluginResponse::ShouldTransmit(false), Some(e)),
+            }
+        }
     }
 }
 

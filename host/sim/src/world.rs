@@ -114,6 +114,8 @@ pub struct Outcome {
     pub attested_reports: u64,
     /// Inbound messages refused by the size checks.
     pub refused_messages: u64,
+    /// Reports transmitted, over all nodes.
+    pub transmissions: u64,
     /// Events processed.
     pub events: u64,
 }
@@ -137,6 +139,7 @@ pub struct Simulation {
     reference: LimitChecked<NativePlugin<MedianPlugin>>,
     attested: u64,
     refused: u64,
+    transmissions: u64,
     violations: Vec<String>,
     last_commit_at: Nanos,
     processed: u64,
@@ -234,6 +237,7 @@ impl Simulation {
             reference,
             attested: 0,
             refused: 0,
+            transmissions: 0,
             violations: Vec::new(),
             last_commit_at: 0,
             processed: 0,
@@ -296,6 +300,7 @@ impl Simulation {
             violations: self.violations,
             attested_reports: self.attested,
             refused_messages: self.refused,
+            transmissions: self.transmissions,
             events: self.processed,
         }
     }
@@ -394,6 +399,10 @@ impl Simulation {
                 }
                 Action::Committed(commit) => self.committed(node, commit),
                 Action::Attested(report) => self.attested(node, report),
+                Action::Transmit(report) => {
+                    self.transmissions += 1;
+                    self.record(format!("transmit {node} {} {}", report.seq_nr, report.index));
+                }
                 Action::Refused { from, error } => {
                     self.refused += 1;
                     self.record(format!("refused {from}->{node} {error}"));

@@ -30,6 +30,14 @@ fn outcomes_commit_on_a_reliable_network() {
         assert_clean(&outcome);
         // DeltaRound is 100 ms: about ten rounds a second, less epoch changes.
         assert!(outcome.highest_seq_nr > 100, "n={n}: only {} outcomes committed", outcome.highest_seq_nr);
+        // The median reports on heartbeat (10 s) and deviation: some reports,
+        // each attested at every oracle and transmitted.
+        assert!(outcome.attested_reports >= u64::from(n) * 3, "n={n}: {} attested", outcome.attested_reports);
+        assert!(outcome.transmissions >= 3, "n={n}: {} transmitted", outcome.transmissions);
+        // An oracle transmits only what it attested, at most once. (With no
+        // chain in the simulation, should-transmit cannot see that an earlier
+        // stage already transmitted, so later stages transmit too.)
+        assert!(outcome.transmissions <= outcome.attested_reports);
     }
 }
 

@@ -369,7 +369,9 @@ impl OutcomeGeneration {
             PluginResponse::ValidateObservation(valid) => self.on_validation_done(id, valid),
             PluginResponse::ObservationQuorum(quorum) => self.on_quorum_done(id, quorum),
             PluginResponse::ProposalOutcome(outcome) => self.on_proposal_outcome_done(id, outcome),
-            PluginResponse::Reports(_) => Vec::new(),
+            PluginResponse::Reports(_) | PluginResponse::ShouldAccept(_) | PluginResponse::ShouldTransmit(_) => {
+                Vec::new()
+            }
         }
     }
 }
