@@ -19,6 +19,7 @@ fn main() {
         crashes: vec![Crash { node: 1, at: 3 * second, down_for: Some(4 * second) }],
         mid_batch_crash_rate: 0.002,
         byzantine: vec![(2, ocr_sim::Byzantine::EquivocatingLeader)],
+        twin: None,
     };
     let started = std::time::Instant::now();
     let outcome = Simulation::new(scenario).run();

@@ -13,4 +13,4 @@ pub mod sources;
 pub mod world;
 
 pub use network::{NetworkModel, Partition};
-pub use world::{Byzantine, Crash, LIVENESS_BOUND, Outcome, Scenario, Simulation};
+pub use world::{Byzantine, Crash, LIVENESS_BOUND, Outcome, Scenario, Simulation, Twin};

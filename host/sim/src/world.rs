@@ -63,6 +63,19 @@ pub struct Scenario {
     /// Byzantine oracles and what they do (at most f of them for the checks
     /// to apply).
     pub byzantine: Vec<(u8, Byzantine)>,
+    /// A second instance of one oracle (counts as its Byzantine behaviour).
+    pub twin: Option<Twin>,
+}
+
+/// Twins: oracle `of` runs twice, with the same keys. The original talks
+/// with the oracles in `side` (a bitmask), the twin with the others, so each
+/// half of the network sees a different, individually honest, oracle `of`.
+#[derive(Clone, Copy, Debug)]
+pub struct Twin {
+    /// The duplicated oracle.
+    pub of: u8,
+    /// The oracles the original talks with.
+    pub side: u64,
 }
 
 /// What a Byzantine oracle does on top of running the honest code.
@@ -75,6 +88,11 @@ pub enum Byzantine {
     InvalidSignatures,
     /// Also resends each message it sends later with its epoch lowered.
     ReplaysOldEpochs,
+    /// Pads its observations and queries far beyond the plugin's limits.
+    Oversized,
+    /// As leader, attributes observations in its proposals to the wrong
+    /// oracles.
+    WrongObserverIds,
 }
 
 enum Event {
@@ -193,8 +211,13 @@ impl Simulation {
         let config = Arc::new(public_config(scenario.n, scenario.f, &keys, &onchain));
         let secret: [u8; 16] = rng.random();
         let clock = VirtualClock::default();
-        let nodes = (0..scenario.n)
-            .map(|i| {
+        let instances = scenario.n + u8::from(scenario.twin.is_some());
+        let nodes = (0..instances)
+            .map(|internal| {
+                let i = match scenario.twin {
+                    Some(t) if internal == scenario.n => t.of,
+                    _ => internal,
+                };
                 let mut plugin_config =
                     PluginConfig::for_tests(scenario.n, scenario.f, config.reporting_plugin_config.clone());
                 plugin_config.oracle_id = i;
@@ -245,10 +268,43 @@ impl Simulation {
         for crash in sim.scenario.crashes.clone() {
             sim.schedule(crash.at, Event::Crash { node: crash.node, down_for: crash.down_for });
         }
-        for node in 0..sim.scenario.n {
+        for node in 0..sim.nodes.len() as u8 {
             sim.boot(node);
         }
         sim
+    }
+
+    /// The oracle id an instance speaks as.
+    fn identity(&self, internal: u8) -> u8 {
+        match self.scenario.twin {
+            Some(t) if internal == self.scenario.n => t.of,
+            _ => internal,
+        }
+    }
+
+    /// Whether an instance is faulty (its own deliveries are not checked).
+    fn is_faulty(&self, internal: u8) -> bool {
+        let identity = self.identity(internal);
+        self.scenario.byzantine.iter().any(|(b, _)| *b == identity)
+            || self.scenario.twin.is_some_and(|t| t.of == identity)
+    }
+
+    /// The instances a message from `sender` (internal) to oracle `to` reaches.
+    fn recipients(&self, sender: u8, to: u8) -> Vec<u8> {
+        let Some(t) = self.scenario.twin else { return vec![to] };
+        let on_side = |oracle: u8| (t.side >> oracle) & 1 == 1;
+        let from = self.identity(sender);
+        if from == t.of {
+            if to == t.of {
+                return vec![sender];
+            }
+            let original = sender == t.of;
+            return if on_side(to) == original { vec![to] } else { Vec::new() };
+        }
+        if to == t.of {
+            return vec![if on_side(from) { t.of } else { self.scenario.n }];
+        }
+        vec![to]
     }
 
     fn schedule(&mut self, at: Nanos, event: Event) {
@@ -259,10 +315,11 @@ impl Simulation {
     }
 
     fn boot(&mut self, node: u8) {
+        let me = self.identity(node);
         let n = &mut self.nodes[usize::from(node)];
         let setup = OracleSetup {
             config: self.config.clone(),
-            me: node,
+            me,
             offchain_key: n.key.clone(),
             onchain_key: n.onchain_key.clone(),
             shared_secret: self.secret,
@@ -415,7 +472,8 @@ impl Simulation {
         self.scenario.byzantine.iter().find(|(b, _)| *b == node).map(|(_, behaviour)| *behaviour)
     }
 
-    fn send(&mut self, from: u8, to: u8, message: Message) {
+    fn send(&mut self, sender: u8, to: u8, message: Message) {
+        let from = self.identity(sender);
         let message = match (self.byzantine(from), from == to) {
             (Some(behaviour), false) => match tamper(behaviour, to, message) {
                 Some(m) => m,
@@ -426,15 +484,15 @@ impl Simulation {
         if self.byzantine(from) == Some(Byzantine::ReplaysOldEpochs) && from != to {
             let replay = with_lower_epoch(&message);
             let later = self.now + self.rng.random_range(MS..500 * MS);
-            self.schedule(later, Event::Deliver { to, from, message: replay });
+            for instance in self.recipients(sender, to) {
+                self.schedule(later, Event::Deliver { to: instance, from, message: replay.clone() });
+            }
         }
-        self.deliver_with_delays(from, to, message);
-    }
-
-    fn deliver_with_delays(&mut self, from: u8, to: u8, message: Message) {
-        let delays = self.scenario.network.deliveries(&mut self.rng, self.now, from, to);
-        for delay in delays {
-            self.schedule(self.now + delay, Event::Deliver { to, from, message: message.clone() });
+        for instance in self.recipients(sender, to) {
+            let delays = self.scenario.network.deliveries(&mut self.rng, self.now, from, to);
+            for delay in delays {
+                self.schedule(self.now + delay, Event::Deliver { to: instance, from, message: message.clone() });
+            }
         }
     }
 
@@ -442,6 +500,9 @@ impl Simulation {
         let digest: [u8; 32] = Sha256::digest(&commit.outcome).into();
         self.record(format!("commit {node} {} {}", commit.seq_nr, hex::encode(digest)));
         self.last_commit_at = self.now;
+        if self.is_faulty(node) {
+            return;
+        }
         match self.decided.get(&commit.seq_nr) {
             Some(d) if *d != commit.outcome => self.violations.push(format!(
                 "safety: oracle {node} committed a different outcome for seq_nr {} at {} ms",
@@ -471,6 +532,9 @@ impl Simulation {
     fn attested(&mut self, node: u8, report: AttestedReport) {
         self.attested += 1;
         self.record(format!("attested {node} {} {}", report.seq_nr, report.index));
+        if self.is_faulty(node) {
+            return;
+        }
         let f = usize::from(self.scenario.f);
         let expected = self
             .decided
@@ -557,6 +621,21 @@ fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
         (Byzantine::InvalidSignatures, Message::Observation { epoch, seq_nr, mut signed }) => {
             signed.signature = corrupt(signed.signature);
             Message::Observation { epoch, seq_nr, signed }
+        }
+        (Byzantine::Oversized, Message::Observation { epoch, seq_nr, mut signed }) => {
+            signed.observation.resize(signed.observation.len() + (64 << 10), 0xee);
+            Message::Observation { epoch, seq_nr, signed }
+        }
+        (Byzantine::Oversized, Message::RoundStart { epoch, seq_nr, mut query, signature }) => {
+            query.resize(64 << 10, 0xee);
+            Message::RoundStart { epoch, seq_nr, query, signature }
+        }
+        (Byzantine::WrongObserverIds, Message::Proposal { epoch, seq_nr, mut observations }) => {
+            let n = observations.len() as u8;
+            for o in &mut observations {
+                o.observer = (o.observer + 1) % n.max(1);
+            }
+            Message::Proposal { epoch, seq_nr, observations }
         }
         (_, message) => message,
     })
