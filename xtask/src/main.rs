@@ -4,8 +4,9 @@
 //!   plugin under `plugins/` (and the host's test fixtures) as release
 //!   components, and copies them to `<target>/plugins/<name>.wasm`
 //!   (fixtures to `<target>/plugins/fixtures/<name>.wasm`);
-//! - `test`: everything CI checks: plugins, every test, clippy, the
-//!   contracts' Foundry tests and artifact check, rustfmt;
+//! - `test`: everything CI checks: plugins, every test, 504 simulated
+//!   scenarios over every fault class, clippy, the contracts' Foundry tests
+//!   and artifact check, rustfmt;
 //! - `demo`: the median feed demo.
 
 use std::path::{Path, PathBuf};
@@ -127,6 +128,21 @@ fn test() -> Result<()> {
     build_plugins()?;
     run(cargo().args(["test", "--release", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--release", "--workspace", "--doc"]))?;
+    // The simulator over every fault class: 504 seeded scenarios, mostly
+    // n = 4 with some n = 7 and 10. Any violation fails the run.
+    run(cargo().args([
+        "run",
+        "--release",
+        "-p",
+        "ocr-sim",
+        "--",
+        "--seeds",
+        "56",
+        "--nodes",
+        "4,4,4,7,4,10",
+        "--faults",
+        "all",
+    ]))?;
     run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The guest glue only exists for wasm: lint it there too.
     let meta = workspace_metadata()?;

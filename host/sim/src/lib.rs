@@ -8,6 +8,7 @@
 //! (outcomes commit again once faults stop), and folds its events into a
 //! trace hash: one seed always replays one trace.
 
+pub mod faults;
 pub mod network;
 pub mod sources;
 pub mod world;

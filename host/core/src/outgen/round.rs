@@ -237,13 +237,20 @@ impl OutcomeGeneration {
         actions
     }
 
-    /// Adopts a commit certificate: durable first, then delivered.
+    /// Adopts a commit certificate: durable first, then delivered. An
+    /// outcome is delivered once: when a new leader re-proposes a prepared
+    /// outcome that this oracle had already committed (the others missed the
+    /// commits), this oracle signs along so they can finish, but does not
+    /// deliver it again.
     pub(super) fn commit_certificate(&mut self, commit: CertifiedCommit) -> Vec<OutgenAction> {
         let mut actions = Vec::new();
         let certificate = Certificate::Commit(commit.clone());
         if certificate.timestamp() > self.cert.timestamp() {
             actions.push(OutgenAction::Persist(certificate.clone()));
             self.cert = certificate;
+        }
+        if self.committed_seq_nr().is_some_and(|c| c >= commit.seq_nr) {
+            return actions;
         }
         self.committed = Some(commit.clone());
         actions.push(OutgenAction::Committed(commit));
