@@ -119,7 +119,7 @@ impl ReportAttestation {
     /// Outcome generation committed `commit` (or it was fetched).
     pub fn on_committed(&mut self, commit: CertifiedCommit) -> Vec<AttestationAction> {
         let seq_nr = commit.seq_nr;
-        if seq_nr + self.expiry < self.high_water_mark {
+        if seq_nr.saturating_add(self.expiry) < self.high_water_mark {
             return Vec::new();
         }
         let round = self.rounds.entry(seq_nr).or_default();
@@ -159,7 +159,9 @@ impl ReportAttestation {
         let Some(highest) = self.highest_signed.get_mut(usize::from(from)) else { return Vec::new() };
         *highest = (*highest).max(seq_nr);
         self.update_high_water_mark();
-        if seq_nr + self.expiry < self.high_water_mark || seq_nr > self.high_water_mark + self.lookahead {
+        if seq_nr.saturating_add(self.expiry) < self.high_water_mark
+            || seq_nr > self.high_water_mark.saturating_add(self.lookahead)
+        {
             return Vec::new();
         }
         let round = self.rounds.entry(seq_nr).or_default();

@@ -171,6 +171,19 @@ pub enum SizeError {
     },
 }
 
+/// (outcome length, genesis?, signatures) of a commit, without copying it.
+fn commit(c: &CertifiedCommit) -> (usize, bool, &[(u8, Signature)]) {
+    (c.outcome.len(), c.is_genesis(), c.signatures.as_slice())
+}
+
+/// The same for either kind of certificate.
+fn cert_parts(c: &Certificate) -> (usize, bool, &[(u8, Signature)]) {
+    match c {
+        Certificate::Prepare(p) => (p.outcome.len(), false, p.signatures.as_slice()),
+        Certificate::Commit(c) => commit(c),
+    }
+}
+
 impl Message {
     /// A short name of the kind, for logs and metrics.
     pub fn kind(&self) -> &'static str {
@@ -195,13 +208,11 @@ impl Message {
         let at_most = |what, len: usize, limit: usize| {
             if len > limit { Err(SizeError::TooLarge { kind, what, len, limit }) } else { Ok(()) }
         };
-        let cert = |c: &Certificate| -> Result<(), SizeError> {
-            at_most("outcome", c.outcome().len(), limits.max_outcome_length)?;
-            let signatures = match c {
-                Certificate::Prepare(p) => &p.signatures,
-                Certificate::Commit(c) if c.is_genesis() => return Ok(()),
-                Certificate::Commit(c) => &c.signatures,
-            };
+        let cert = |(outcome_len, genesis, signatures): (usize, bool, &[(u8, Signature)])| -> Result<(), SizeError> {
+            at_most("outcome", outcome_len, limits.max_outcome_length)?;
+            if genesis {
+                return Ok(());
+            }
             if signatures.len() != limits.quorum || signatures.iter().any(|(s, _)| usize::from(*s) >= limits.n) {
                 return Err(SizeError::Malformed { kind, what: "certificate is not a quorum of known oracles" });
             }
@@ -210,9 +221,9 @@ impl Message {
         match self {
             Message::NewEpochWish { .. } | Message::Prepare { .. } | Message::Commit { .. } => Ok(()),
             Message::CertifiedCommitRequest { .. } => Ok(()),
-            Message::EpochStartRequest { highest_certified, .. } => cert(highest_certified),
+            Message::EpochStartRequest { highest_certified, .. } => cert(cert_parts(highest_certified)),
             Message::EpochStart { highest_certified, proof, .. } => {
-                cert(highest_certified)?;
+                cert(cert_parts(highest_certified))?;
                 if proof.len() != limits.quorum || proof.iter().any(|(s, _)| usize::from(*s) >= limits.n) {
                     return Err(SizeError::Malformed { kind, what: "proof is not a quorum of known oracles" });
                 }
@@ -236,7 +247,7 @@ impl Message {
                 }
                 Ok(())
             }
-            Message::CertifiedCommit(c) => cert(&Certificate::Commit(c.clone())),
+            Message::CertifiedCommit(c) => cert(commit(c)),
         }
     }
 }

@@ -89,19 +89,41 @@ pub struct Pacemaker {
 
 impl Pacemaker {
     /// Starts from the persisted state (`None` on first start: epoch 1).
+    ///
+    /// A restarted oracle never takes part in an epoch it may already have
+    /// acted in: nothing records what it signed there, so re-entering could
+    /// make it sign a second outcome for one seq-nr. It wishes for the next
+    /// epoch instead (persisted first) and stays out until the network
+    /// switches. On a first start the state is persisted before anything
+    /// else, so a crash in epoch 1 is a restart too.
     pub fn start(config: PacemakerConfig, restored: Option<PacemakerState>) -> (Self, Vec<PacemakerAction>) {
-        let state = restored.unwrap_or(PacemakerState { epoch: 1, highest_sent_wish: 1 });
-        let epoch = state.epoch.max(1);
-        let leader = config.keys.leader(epoch, config.n);
         let wishes = vec![0; config.n];
-        let pacemaker = Self { epoch, highest_sent_wish: state.highest_sent_wish.max(epoch), leader, wishes, config };
-        let actions = vec![
-            PacemakerAction::SetTimer(PacemakerTimer::Progress, pacemaker.config.delta_progress),
-            PacemakerAction::BroadcastWish { epoch: pacemaker.highest_sent_wish },
-            PacemakerAction::SetTimer(PacemakerTimer::Resend, pacemaker.config.delta_resend),
-            PacemakerAction::StartEpoch { epoch, leader },
-        ];
-        (pacemaker, actions)
+        match restored {
+            None => {
+                let leader = config.keys.leader(1, config.n);
+                let pacemaker = Self { epoch: 1, highest_sent_wish: 1, leader, wishes, config };
+                let actions = vec![
+                    PacemakerAction::Persist(PacemakerState { epoch: 1, highest_sent_wish: 1 }),
+                    PacemakerAction::SetTimer(PacemakerTimer::Progress, pacemaker.config.delta_progress),
+                    PacemakerAction::BroadcastWish { epoch: 1 },
+                    PacemakerAction::SetTimer(PacemakerTimer::Resend, pacemaker.config.delta_resend),
+                    PacemakerAction::StartEpoch { epoch: 1, leader },
+                ];
+                (pacemaker, actions)
+            }
+            Some(state) => {
+                let epoch = state.epoch.max(1);
+                let wish = state.highest_sent_wish.max(epoch.saturating_add(1));
+                let leader = config.keys.leader(epoch, config.n);
+                let pacemaker = Self { epoch, highest_sent_wish: wish, leader, wishes, config };
+                let actions = vec![
+                    PacemakerAction::Persist(PacemakerState { epoch, highest_sent_wish: wish }),
+                    PacemakerAction::BroadcastWish { epoch: wish },
+                    PacemakerAction::SetTimer(PacemakerTimer::Resend, pacemaker.config.delta_resend),
+                ];
+                (pacemaker, actions)
+            }
+        }
     }
 
     /// The current epoch.
@@ -269,11 +291,26 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_resumes_its_epoch_and_its_wish() {
+    fn a_restart_never_re_enters_its_epoch() {
         let (p, actions) = Pacemaker::start(config(7, 2), Some(PacemakerState { epoch: 4, highest_sent_wish: 6 }));
         assert_eq!((p.epoch(), p.highest_sent_wish()), (4, 6));
         assert!(actions.contains(&BroadcastWish { epoch: 6 }), "it keeps wishing what it wished before");
-        assert!(actions.contains(&StartEpoch { epoch: 4, leader: p.leader() }));
+        assert!(!actions.iter().any(|a| matches!(a, StartEpoch { .. })), "it stays out of epoch 4: {actions:?}");
+        // Without a higher wish, it wishes for the next epoch, persisted first.
+        let (mut p, actions) = Pacemaker::start(config(4, 1), Some(PacemakerState { epoch: 4, highest_sent_wish: 4 }));
+        persisted_before_broadcast(&actions, 5);
+        assert!(!actions.iter().any(|a| matches!(a, StartEpoch { .. })));
+        // It joins once the others move on.
+        p.on_wish(1, 5);
+        p.on_wish(2, 5);
+        let joined = p.on_wish(3, 5);
+        assert!(joined.iter().any(|a| matches!(a, StartEpoch { epoch: 5, .. })), "{joined:?}");
+    }
+
+    #[test]
+    fn a_first_start_persists_before_acting() {
+        let (_, actions) = Pacemaker::start(config(4, 1), None);
+        assert_eq!(actions[0], Persist(PacemakerState { epoch: 1, highest_sent_wish: 1 }));
     }
 
     #[test]

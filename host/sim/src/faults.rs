@@ -32,11 +32,14 @@ pub enum FaultClass {
     Observers,
     /// Two instances of one oracle with the same keys.
     Twins,
+    /// Byzantine equivocating leaders and honest oracles crashing and
+    /// restarting (also between a persist and the send after it) at once.
+    Mixed,
 }
 
 impl FaultClass {
     /// Every class.
-    pub const ALL: [FaultClass; 9] = [
+    pub const ALL: [FaultClass; 10] = [
         FaultClass::Network,
         FaultClass::Partition,
         FaultClass::Crash,
@@ -46,6 +49,7 @@ impl FaultClass {
         FaultClass::Oversized,
         FaultClass::Observers,
         FaultClass::Twins,
+        FaultClass::Mixed,
     ];
 
     /// The class's name on the command line.
@@ -60,6 +64,7 @@ impl FaultClass {
             FaultClass::Oversized => "oversized",
             FaultClass::Observers => "observers",
             FaultClass::Twins => "twins",
+            FaultClass::Mixed => "mixed",
         }
     }
 
@@ -120,6 +125,20 @@ impl FaultClass {
             FaultClass::Replay => scenario.byzantine = byzantine(&mut rng, Byzantine::ReplaysOldEpochs),
             FaultClass::Oversized => scenario.byzantine = byzantine(&mut rng, Byzantine::Oversized),
             FaultClass::Observers => scenario.byzantine = byzantine(&mut rng, Byzantine::WrongObserverIds),
+            FaultClass::Mixed => {
+                let mut nodes: Vec<u8> = (0..n).collect();
+                for i in (1..nodes.len()).rev() {
+                    nodes.swap(i, rng.random_range(0..=i));
+                }
+                let (bad, honest) = nodes.split_at(usize::from(f));
+                scenario.byzantine = bad.iter().map(|o| (*o, Byzantine::EquivocatingLeader)).collect();
+                for node in honest.iter().take(usize::from(f).max(1)) {
+                    let at = rng.random_range(1..faults_until / SECOND) * SECOND + rng.random_range(0..1000) * MS;
+                    scenario.crashes.push(Crash { node: *node, at, down_for: Some(rng.random_range(1..4) * SECOND) });
+                }
+                scenario.mid_batch_crash_rate = 0.003;
+                scenario.network.drop_rate = 0.01;
+            }
             FaultClass::Twins => {
                 let of = rng.random_range(0..n);
                 let side = rng.random_range(0..1u64 << n) & !(1 << of);

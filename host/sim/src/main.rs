@@ -31,7 +31,7 @@ struct Args {
     jobs: usize,
     /// Fault classes: "all" or a comma-separated list of
     /// network, partition, crash, equivocation, signatures, replay,
-    /// oversized, observers, twins.
+    /// oversized, observers, twins, mixed.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     faults: Vec<String>,
 }

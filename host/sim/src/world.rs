@@ -436,9 +436,11 @@ impl Simulation {
                     }
                 }
                 Action::SetTimer(timer, after) => {
-                    let n = &mut self.nodes[usize::from(node)];
-                    let generation = n.timers.get(&timer).map_or(0, |g| g + 1) + n.incarnation * 1_000_000;
-                    n.timers.insert(timer, generation);
+                    // Generations are unique for the whole run, so an event of
+                    // a cancelled or replaced timer can never match a later one.
+                    let generation = self.next_seq;
+                    self.next_seq += 1;
+                    self.nodes[usize::from(node)].timers.insert(timer, generation);
                     let at = self.now + u64::try_from(after.as_nanos()).unwrap_or(u64::MAX / 2);
                     self.schedule(at, Event::Timer { node, timer, generation });
                 }
@@ -499,10 +501,11 @@ impl Simulation {
     fn committed(&mut self, node: u8, commit: CertifiedCommit) {
         let digest: [u8; 32] = Sha256::digest(&commit.outcome).into();
         self.record(format!("commit {node} {} {}", commit.seq_nr, hex::encode(digest)));
-        self.last_commit_at = self.now;
         if self.is_faulty(node) {
             return;
         }
+        // Liveness counts honest oracles' commits only.
+        self.last_commit_at = self.now;
         match self.decided.get(&commit.seq_nr) {
             Some(d) if *d != commit.outcome => self.violations.push(format!(
                 "safety: oracle {node} committed a different outcome for seq_nr {} at {} ms",
@@ -549,6 +552,7 @@ impl Simulation {
             ));
         }
         let mut signers: Vec<u8> = report.signatures.iter().map(|(s, _)| *s).collect();
+        signers.sort_unstable();
         signers.dedup();
         let all_valid = report.signatures.iter().all(|(signer, signature)| {
             self.config.oracles.get(usize::from(*signer)).is_some_and(|o| {

@@ -13,6 +13,12 @@ impl OutcomeGeneration {
         certificate: Certificate,
         signed: SignedCertifiedTimestamp,
     ) -> Vec<OutgenAction> {
+        // Cheap checks first: only the leader, in its first phase, and only
+        // the first request per sender costs any signature verification.
+        match self.leading.as_ref() {
+            Some(l) if l.phase == LeaderPhase::NewEpoch && !l.requests.contains_key(&from) => {}
+            _ => return Vec::new(),
+        }
         let valid = signed.timestamp == certificate.timestamp()
             && self.key_of(from).is_some_and(|k| {
                 crate::signing::verify(

@@ -104,8 +104,9 @@ struct Follower {
     current: Option<Current>,
     round_starts: BTreeMap<u64, Vec<u8>>,
     proposals: BTreeMap<u64, Vec<AttributedSignedObservation>>,
-    prepares: BTreeMap<u64, BTreeMap<u8, Signature>>,
-    commits: BTreeMap<u64, BTreeMap<u8, Signature>>,
+    /// seq-nr -> sender -> (signature, verdict once checked).
+    prepares: BTreeMap<u64, BTreeMap<u8, (Signature, Option<bool>)>>,
+    commits: BTreeMap<u64, BTreeMap<u8, (Signature, Option<bool>)>>,
 }
 
 impl Follower {

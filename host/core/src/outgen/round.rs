@@ -15,8 +15,19 @@ use crate::plugin_call::PluginRequest;
 const POOL_LOOKAHEAD: u64 = 1;
 
 impl OutcomeGeneration {
+    /// Pools hold the current round and the next. Before the epoch start
+    /// arrives the current round is not known yet: it is at least the one
+    /// after the last commit (or the lock's, for a re-proposal), so messages
+    /// that overtake the EpochStart are kept rather than lost.
     fn in_pool_window(&self, seq_nr: u64) -> bool {
-        seq_nr >= self.follower.seq_nr && seq_nr <= self.follower.seq_nr.saturating_add(POOL_LOOKAHEAD)
+        let base = match self.follower.phase {
+            FollowerPhase::NewEpoch => self
+                .committed_seq_nr()
+                .unwrap_or_else(|| self.cert.timestamp().seq_nr.saturating_sub(1))
+                .min(self.cert.timestamp().seq_nr),
+            _ => self.follower.seq_nr,
+        };
+        seq_nr >= base && seq_nr <= base.saturating_add(POOL_LOOKAHEAD + 1)
     }
 
     pub(super) fn start_follower_round(&mut self, seq_nr: u64) -> Vec<OutgenAction> {
@@ -151,7 +162,7 @@ impl OutcomeGeneration {
         if !self.in_pool_window(seq_nr) {
             return Vec::new();
         }
-        self.follower.prepares.entry(seq_nr).or_default().entry(from).or_insert(signature);
+        self.follower.prepares.entry(seq_nr).or_default().entry(from).or_insert((signature, None));
         self.try_prepare_quorum()
     }
 
@@ -159,25 +170,32 @@ impl OutcomeGeneration {
         if !self.in_pool_window(seq_nr) {
             return Vec::new();
         }
-        self.follower.commits.entry(seq_nr).or_default().entry(from).or_insert(signature);
+        self.follower.commits.entry(seq_nr).or_default().entry(from).or_insert((signature, None));
         self.try_commit_quorum()
     }
 
-    /// Keeps the valid signatures of a pool for `payload`, dropping invalid
-    /// ones (a sender gets one entry per round); returns a quorum if there is one.
+    /// A quorum of valid signatures from a pool, if there is one. Each entry
+    /// is verified at most once against `payload` (this round's own digests,
+    /// fixed once the outcome is known), and a sender keeps its first entry,
+    /// valid or not: garbage cannot make this oracle verify again and again.
     fn quorum_from_pool(&mut self, commits: bool, payload: &[u8]) -> Option<Vec<(u8, Signature)>> {
         let seq_nr = self.follower.seq_nr;
         let quorum = self.quorum;
         let keys = &self.keys;
         let pools = if commits { &mut self.follower.commits } else { &mut self.follower.prepares };
         let pool = pools.get_mut(&seq_nr)?;
-        if pool.len() < quorum {
+        if pool.values().filter(|(_, verdict)| *verdict != Some(false)).count() < quorum {
             return None;
         }
-        pool.retain(|signer, sig| {
-            keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, sig))
-        });
-        (pool.len() >= quorum).then(|| pool.iter().take(quorum).map(|(s, sig)| (*s, *sig)).collect())
+        for (signer, (signature, verdict)) in pool.iter_mut() {
+            if verdict.is_none() {
+                *verdict =
+                    Some(keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, signature)));
+            }
+        }
+        let valid: Vec<(u8, Signature)> =
+            pool.iter().filter(|(_, (_, v))| *v == Some(true)).take(quorum).map(|(s, (sig, _))| (*s, *sig)).collect();
+        (valid.len() >= quorum).then_some(valid)
     }
 
     pub(super) fn try_prepare_quorum(&mut self) -> Vec<OutgenAction> {
