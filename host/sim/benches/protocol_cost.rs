@@ -29,6 +29,7 @@ fn main() {
             mid_batch_crash_rate: 0.0,
             byzantine: Vec::new(),
             twin: None,
+            record_trace: false,
         };
         let started = Instant::now();
         let outcome = Simulation::new(scenario).run();

@@ -20,6 +20,7 @@ fn main() {
         mid_batch_crash_rate: 0.002,
         byzantine: vec![(2, ocr_sim::Byzantine::EquivocatingLeader)],
         twin: None,
+        record_trace: true,
     };
     let started = std::time::Instant::now();
     let outcome = Simulation::new(scenario).run();

@@ -90,6 +90,7 @@ impl FaultClass {
             mid_batch_crash_rate: 0.0,
             byzantine: Vec::new(),
             twin: None,
+            record_trace: true,
         };
         let pick = |rng: &mut ChaCha20Rng| -> Vec<u8> {
             let mut nodes: Vec<u8> = (0..n).collect();

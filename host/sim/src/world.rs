@@ -65,6 +65,9 @@ pub struct Scenario {
     pub byzantine: Vec<(u8, Byzantine)>,
     /// A second instance of one oracle (counts as its Byzantine behaviour).
     pub twin: Option<Twin>,
+    /// Fold every event into the trace hash (off only to measure the
+    /// protocol's own cost).
+    pub record_trace: bool,
 }
 
 /// Twins: oracle `of` runs twice, with the same keys. The original talks
@@ -330,7 +333,11 @@ impl Simulation {
         self.perform(node, actions);
     }
 
-    fn record(&mut self, line: String) {
+    fn record(&mut self, line: impl FnOnce() -> String) {
+        if !self.scenario.record_trace {
+            return;
+        }
+        let line = line();
         self.trace.update(self.now.to_be_bytes());
         self.trace.update(line.as_bytes());
     }
@@ -365,7 +372,7 @@ impl Simulation {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Deliver { to, from, message } => {
-                self.record(format!("deliver {from}->{to} {message:?}"));
+                self.record(|| format!("deliver {from}->{to} {message:?}"));
                 let Some(oracle) = self.nodes[usize::from(to)].oracle.as_mut() else { return };
                 let actions = oracle.on_message(from, message);
                 self.perform(to, actions);
@@ -376,7 +383,7 @@ impl Simulation {
                     return;
                 }
                 n.timers.remove(&timer);
-                self.record(format!("timer {node} {timer:?}"));
+                self.record(|| format!("timer {node} {timer:?}"));
                 let Some(oracle) = self.nodes[usize::from(node)].oracle.as_mut() else { return };
                 let actions = oracle.on_timer(timer);
                 self.perform(node, actions);
@@ -386,14 +393,14 @@ impl Simulation {
                 if n.incarnation != incarnation {
                     return;
                 }
-                self.record(format!("plugin {node} {id:?} {response:?}"));
+                self.record(|| format!("plugin {node} {id:?} {response:?}"));
                 let Some(oracle) = self.nodes[usize::from(node)].oracle.as_mut() else { return };
                 let actions = oracle.on_plugin_response(id, response);
                 self.perform(node, actions);
             }
             Event::Crash { node, down_for } => self.crash(node, down_for),
             Event::Restart { node } => {
-                self.record(format!("restart {node}"));
+                self.record(|| format!("restart {node}"));
                 self.boot(node);
             }
         }
@@ -407,7 +414,7 @@ impl Simulation {
         n.oracle = None;
         n.incarnation += 1;
         n.timers.clear();
-        self.record(format!("crash {node}"));
+        self.record(|| format!("crash {node}"));
         if let Some(down) = down_for {
             self.schedule(self.now + down, Event::Restart { node });
         }
@@ -460,11 +467,11 @@ impl Simulation {
                 Action::Attested(report) => self.attested(node, report),
                 Action::Transmit(report) => {
                     self.transmissions += 1;
-                    self.record(format!("transmit {node} {} {}", report.seq_nr, report.index));
+                    self.record(|| format!("transmit {node} {} {}", report.seq_nr, report.index));
                 }
                 Action::Refused { from, error } => {
                     self.refused += 1;
-                    self.record(format!("refused {from}->{node} {error}"));
+                    self.record(|| format!("refused {from}->{node} {error}"));
                 }
             }
         }
@@ -500,7 +507,7 @@ impl Simulation {
 
     fn committed(&mut self, node: u8, commit: CertifiedCommit) {
         let digest: [u8; 32] = Sha256::digest(&commit.outcome).into();
-        self.record(format!("commit {node} {} {}", commit.seq_nr, hex::encode(digest)));
+        self.record(|| format!("commit {node} {} {}", commit.seq_nr, hex::encode(digest)));
         if self.is_faulty(node) {
             return;
         }
@@ -534,7 +541,7 @@ impl Simulation {
     /// over a report of a committed outcome.
     fn attested(&mut self, node: u8, report: AttestedReport) {
         self.attested += 1;
-        self.record(format!("attested {node} {} {}", report.seq_nr, report.index));
+        self.record(|| format!("attested {node} {} {}", report.seq_nr, report.index));
         if self.is_faulty(node) {
             return;
         }

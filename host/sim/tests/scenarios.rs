@@ -17,6 +17,7 @@ fn scenario(n: u8, f: u8, seed: u64) -> Scenario {
         mid_batch_crash_rate: 0.0,
         byzantine: Vec::new(),
         twin: None,
+        record_trace: true,
     }
 }
 
