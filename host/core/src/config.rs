@@ -152,6 +152,35 @@ fn no_duplicates<'a>(what: &'static str, values: impl Iterator<Item = &'a [u8]>)
 }
 
 impl PublicConfig {
+    /// A config with development-range timers (DeltaRound 100 ms, DeltaGrace
+    /// 20 ms, DeltaProgress 2 s, RMax 20, one transmitter per stage): for
+    /// simulations, tests and local runs. It passes
+    /// [`Strictness::Development`]; override fields as needed.
+    pub fn development(config_digest: ConfigDigest, oracles: Vec<OracleIdentity>, f: u8) -> Self {
+        let n = oracles.len();
+        Self {
+            config_digest,
+            delta_progress: Duration::from_secs(2),
+            delta_resend: Duration::from_secs(2),
+            delta_initial: Duration::from_millis(400),
+            delta_round: Duration::from_millis(100),
+            delta_grace: Duration::from_millis(20),
+            delta_certified_commit_request: Duration::from_millis(200),
+            delta_stage: Duration::from_secs(1),
+            r_max: 20,
+            s: vec![1; n],
+            oracles,
+            reporting_plugin_config: Vec::new(),
+            max_duration_initialization: None,
+            max_duration_query: Duration::from_millis(50),
+            max_duration_observation: Duration::from_millis(50),
+            max_duration_should_accept_attested_report: Duration::from_millis(50),
+            max_duration_should_transmit_accepted_report: Duration::from_millis(50),
+            f,
+            onchain_config: Vec::new(),
+        }
+    }
+
     /// Number of oracles.
     pub fn n(&self) -> usize {
         self.oracles.len()

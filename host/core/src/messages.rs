@@ -185,6 +185,35 @@ fn cert_parts(c: &Certificate) -> (usize, bool, &[(u8, Signature)]) {
 }
 
 impl Message {
+    /// The epoch an outcome-generation message belongs to (`None` for the
+    /// pacemaker's and report attestation's messages).
+    pub fn epoch_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            Message::EpochStartRequest { epoch, .. }
+            | Message::EpochStart { epoch, .. }
+            | Message::RoundStart { epoch, .. }
+            | Message::Observation { epoch, .. }
+            | Message::Proposal { epoch, .. }
+            | Message::Prepare { epoch, .. }
+            | Message::Commit { epoch, .. } => Some(epoch),
+            _ => None,
+        }
+    }
+
+    /// The epoch of an outcome-generation message (see [`Self::epoch_mut`]).
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            Message::EpochStartRequest { epoch, .. }
+            | Message::EpochStart { epoch, .. }
+            | Message::RoundStart { epoch, .. }
+            | Message::Observation { epoch, .. }
+            | Message::Proposal { epoch, .. }
+            | Message::Prepare { epoch, .. }
+            | Message::Commit { epoch, .. } => Some(*epoch),
+            _ => None,
+        }
+    }
+
     /// A short name of the kind, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -97,33 +97,18 @@ impl Harness {
         let offchain: Vec<Arc<OffchainKey>> = (0..N).map(|i| Arc::new(OffchainKey::from_seed([i + 1; 32]))).collect();
         let onchain: Vec<Arc<OnchainKey>> =
             (0..N).map(|i| Arc::new(OnchainKey::from_bytes(&[i + 1; 32]).unwrap())).collect();
+        let oracles = (0..N as usize)
+            .map(|i| OracleIdentity {
+                offchain_public_key: offchain[i].public_key(),
+                onchain_signer: onchain[i].address(),
+                peer_id: [i as u8; 32],
+                transmit_account: [i as u8 + 10; 20],
+            })
+            .collect();
         let config = Arc::new(PublicConfig {
-            config_digest: ConfigDigest([7; 32]),
-            delta_progress: Duration::from_secs(2),
-            delta_resend: Duration::from_secs(2),
-            delta_initial: Duration::from_millis(400),
-            delta_round: Duration::from_millis(100),
             delta_grace: Duration::from_millis(10),
-            delta_certified_commit_request: Duration::from_millis(200),
-            delta_stage: Duration::from_secs(1),
             r_max: 100,
-            s: vec![1; 4],
-            oracles: (0..N as usize)
-                .map(|i| OracleIdentity {
-                    offchain_public_key: offchain[i].public_key(),
-                    onchain_signer: onchain[i].address(),
-                    peer_id: [i as u8; 32],
-                    transmit_account: [i as u8 + 10; 20],
-                })
-                .collect(),
-            reporting_plugin_config: vec![],
-            max_duration_initialization: None,
-            max_duration_query: Duration::from_millis(100),
-            max_duration_observation: Duration::from_millis(100),
-            max_duration_should_accept_attested_report: Duration::from_millis(100),
-            max_duration_should_transmit_accepted_report: Duration::from_millis(100),
-            f: 1,
-            onchain_config: vec![],
+            ..PublicConfig::development(ConfigDigest([7; 32]), oracles, 1)
         });
         let plugins = (0..N)
             .map(|i| {

@@ -8,7 +8,6 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use median::MedianPlugin;
 use ocr_core::attestation::AttestedReport;
@@ -168,33 +167,17 @@ pub struct Simulation {
 
 /// The public config every scenario uses (timers in development ranges).
 pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>], onchain: &[Arc<OnchainKey>]) -> PublicConfig {
+    let oracles = (0..n)
+        .map(|i| OracleIdentity {
+            offchain_public_key: keys[usize::from(i)].public_key(),
+            onchain_signer: onchain[usize::from(i)].address(),
+            peer_id: [i + 1; 32],
+            transmit_account: [i + 101; 20],
+        })
+        .collect();
     PublicConfig {
-        config_digest: ConfigDigest([0x5a; 32]),
-        delta_progress: Duration::from_secs(2),
-        delta_resend: Duration::from_secs(2),
-        delta_initial: Duration::from_millis(400),
-        delta_round: Duration::from_millis(100),
-        delta_grace: Duration::from_millis(20),
-        delta_certified_commit_request: Duration::from_millis(200),
-        delta_stage: Duration::from_secs(1),
-        r_max: 20,
-        s: vec![1; usize::from(n)],
-        oracles: (0..n)
-            .map(|i| OracleIdentity {
-                offchain_public_key: keys[usize::from(i)].public_key(),
-                onchain_signer: onchain[usize::from(i)].address(),
-                peer_id: [i + 1; 32],
-                transmit_account: [i + 101; 20],
-            })
-            .collect(),
         reporting_plugin_config: br#"{"version":1,"value_source":"price","juels_per_fee_coin_source":"juels","deviation_threshold_ppb":1000000,"heartbeat_seconds":10}"#.to_vec(),
-        max_duration_initialization: None,
-        max_duration_query: Duration::from_millis(50),
-        max_duration_observation: Duration::from_millis(50),
-        max_duration_should_accept_attested_report: Duration::from_millis(50),
-        max_duration_should_transmit_accepted_report: Duration::from_millis(50),
-        f,
-        onchain_config: Vec::new(),
+        ..PublicConfig::development(ConfigDigest([0x5a; 32]), oracles, f)
     }
 }
 
@@ -655,15 +638,8 @@ fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
 /// The same message one epoch earlier, as a replaying node would send it.
 fn with_lower_epoch(message: &Message) -> Message {
     let mut m = message.clone();
-    match &mut m {
-        Message::EpochStartRequest { epoch, .. }
-        | Message::EpochStart { epoch, .. }
-        | Message::RoundStart { epoch, .. }
-        | Message::Observation { epoch, .. }
-        | Message::Proposal { epoch, .. }
-        | Message::Prepare { epoch, .. }
-        | Message::Commit { epoch, .. } => *epoch = epoch.saturating_sub(1),
-        _ => {}
+    if let Some(epoch) = m.epoch_mut() {
+        *epoch = epoch.saturating_sub(1);
     }
     m
 }

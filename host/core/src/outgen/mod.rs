@@ -304,16 +304,7 @@ impl OutcomeGeneration {
         if usize::from(from) >= self.keys.len() {
             return Vec::new();
         }
-        let epoch = match &message {
-            Message::EpochStartRequest { epoch, .. }
-            | Message::EpochStart { epoch, .. }
-            | Message::RoundStart { epoch, .. }
-            | Message::Observation { epoch, .. }
-            | Message::Proposal { epoch, .. }
-            | Message::Prepare { epoch, .. }
-            | Message::Commit { epoch, .. } => *epoch,
-            _ => return Vec::new(),
-        };
+        let Some(epoch) = message.epoch() else { return Vec::new() };
         if epoch < self.epoch {
             return Vec::new();
         }
