@@ -160,6 +160,8 @@ fn test() -> Result<()> {
 }
 
 fn demo(args: &[String]) -> Result<()> {
+    // `cargo xtask demo -- --rounds 5` and `cargo xtask demo --rounds 5` alike.
+    let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     build_plugins()?;
     run(cargo().args(["run", "--release", "-p", "median-feed", "--"]).args(args))
 }
