@@ -9,29 +9,6 @@ contract OCR3MedianAggregatorTest is AggregatorHelpers {
     int192 internal constant MAX = 10_000e8;
     int192 internal constant BASE = 3_000e8;
 
-    event ConfigSet(
-        uint32 previousConfigBlockNumber,
-        bytes32 configDigest,
-        uint64 configCount,
-        address[] signers,
-        address[] transmitters,
-        uint8 f,
-        bytes onchainConfig,
-        uint64 offchainConfigVersion,
-        bytes offchainConfig
-    );
-    event NewTransmission(
-        uint32 indexed aggregatorRoundId,
-        int192 answer,
-        address transmitter,
-        uint32 observationsTimestamp,
-        int192[] observations,
-        bytes observers,
-        int192 juelsPerFeeCoin,
-        bytes32 configDigest,
-        uint64 seqNr
-    );
-    event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
 
     function setUp() public {
         vm.warp(1_700_000_100);
@@ -81,9 +58,9 @@ contract OCR3MedianAggregatorTest is AggregatorHelpers {
         obs[1] = BASE + 1;
         obs[2] = BASE + 2;
         vm.expectEmit(true, true, true, true, address(agg));
-        emit NewTransmission(1, BASE + 1, transmitterAddrs[2], obsTs, obs, hex"000102", 5e15, ctx[0], 7);
+        emit OCR3MedianAggregator.NewTransmission(1, BASE + 1, transmitterAddrs[2], obsTs, obs, hex"000102", 5e15, ctx[0], 7);
         vm.expectEmit(true, true, true, true, address(agg));
-        emit AnswerUpdated(BASE + 1, 1, block.timestamp);
+        emit OCR3MedianAggregator.AnswerUpdated(BASE + 1, 1, block.timestamp);
         _transmitAs(transmitterAddrs[2], ctx, report, rs, ss, rawVs);
 
         (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound) =
@@ -188,7 +165,7 @@ contract OCR3MedianAggregatorTest is AggregatorHelpers {
         (uint256[] memory keys, address[] memory s, address[] memory t) = _oracles(7, 100);
         bytes memory onchainConfig = _onchainConfig(MIN, MAX);
         vm.expectEmit(false, false, false, false, address(agg)); // digest checked by the caller
-        emit ConfigSet(100, bytes32(0), 2, s, t, 2, onchainConfig, 1, hex"");
+        emit OCR3MedianAggregator.ConfigSet(100, bytes32(0), 2, s, t, 2, onchainConfig, 1, hex"");
         agg.setConfig(s, t, 2, onchainConfig, 1, hex"");
         signerKeys = keys;
         signerAddrs = s;

@@ -23,28 +23,6 @@ abstract contract VectorFixtures is TestBase {
     uint256 internal constant SEQ_NR = 42;
     bytes32 internal constant SIGNED_HASH = 0x518b02a87f8412d4290a8a4ef96cc056268f57ab3c9dc0e3055fb442cc1bbd43;
 
-    event ConfigSet(
-        uint32 previousConfigBlockNumber,
-        bytes32 configDigest,
-        uint64 configCount,
-        address[] signers,
-        address[] transmitters,
-        uint8 f,
-        bytes onchainConfig,
-        uint64 offchainConfigVersion,
-        bytes offchainConfig
-    );
-    event NewTransmission(
-        uint32 indexed aggregatorRoundId,
-        int192 answer,
-        address transmitter,
-        uint32 observationsTimestamp,
-        int192[] observations,
-        bytes observers,
-        int192 juelsPerFeeCoin,
-        bytes32 configDigest,
-        uint64 seqNr
-    );
 
     struct Sig {
         uint256 key;
@@ -126,7 +104,7 @@ contract VectorsTest is VectorFixtures {
 
     function _setVectorConfig(OCR3MedianAggregator agg) internal {
         vm.expectEmit(true, true, true, true, address(agg));
-        emit ConfigSet(0, CONFIG_DIGEST, 1, _signers(), _transmitters(), 1, ONCHAIN_CONFIG, 1, OFFCHAIN_CONFIG);
+        emit OCR3MedianAggregator.ConfigSet(0, CONFIG_DIGEST, 1, _signers(), _transmitters(), 1, ONCHAIN_CONFIG, 1, OFFCHAIN_CONFIG);
         agg.setConfig(_signers(), _transmitters(), 1, ONCHAIN_CONFIG, 1, OFFCHAIN_CONFIG);
     }
 
@@ -207,7 +185,7 @@ contract VectorsTest is VectorFixtures {
         obs[2] = 301250000000;
         address transmitter = _transmitters()[2];
         vm.expectEmit(true, true, true, true, address(agg));
-        emit NewTransmission(1, 300000000000, transmitter, 1700000000, obs, hex"000203", 5e15, CONFIG_DIGEST, 42);
+        emit OCR3MedianAggregator.NewTransmission(1, 300000000000, transmitter, 1700000000, obs, hex"000203", 5e15, CONFIG_DIGEST, 42);
         vm.prank(transmitter);
         agg.transmit(ctx, REPORT, rs, ss, rawVs);
 
