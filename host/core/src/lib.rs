@@ -11,7 +11,9 @@
 //! config digest, the domain-separated payloads of every signature, Ed25519
 //! offchain keys, the keyed leader and transmission permutations, and the
 //! pacemaker. Outcome generation, report attestation and transmission
-//! scheduling build on these.
+//! scheduling build on these. [`wire`] is the binary encoding of messages
+//! and stored records, with the size bounds and rate limits the network
+//! enforces before decoding.
 
 mod config;
 mod digest;
@@ -30,4 +32,6 @@ pub mod onchain;
 pub mod oracle;
 pub mod outgen;
 pub mod plugin_call;
+pub mod storage;
 pub mod transmission;
+pub mod wire;

@@ -145,6 +145,23 @@ pub struct MessageLimits {
     pub max_report_signature_length: usize,
 }
 
+impl MessageLimits {
+    /// The limits of an instance running a plugin that declared
+    /// `plugin_limits` (capped at the OCR3 maxima).
+    pub fn new(config: &crate::PublicConfig, plugin_limits: &ocr_plugin_api::PluginLimits) -> Self {
+        let effective = ocr_plugin_api::EffectiveLimits::new(plugin_limits);
+        Self {
+            n: config.n(),
+            quorum: config.byzantine_quorum(),
+            max_query_length: effective.max_query_length,
+            max_observation_length: effective.max_observation_length,
+            max_outcome_length: effective.max_outcome_length,
+            max_report_count: effective.max_report_count,
+            max_report_signature_length: crate::onchain::SIGNATURE_LENGTH,
+        }
+    }
+}
+
 /// Why a message was refused before any signature work.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SizeError {

@@ -116,16 +116,7 @@ impl Oracle {
     pub fn start(setup: OracleSetup, persisted: Persisted) -> (Self, Vec<Action>) {
         let OracleSetup { config, me, offchain_key: key, onchain_key, shared_secret, plugin_limits } = setup;
         let keys = PermutationKeys::new(&shared_secret, &config.config_digest);
-        let effective = ocr_plugin_api::EffectiveLimits::new(&plugin_limits);
-        let limits = MessageLimits {
-            n: config.n(),
-            quorum: config.byzantine_quorum(),
-            max_query_length: effective.max_query_length,
-            max_observation_length: effective.max_observation_length,
-            max_outcome_length: effective.max_outcome_length,
-            max_report_count: effective.max_report_count,
-            max_report_signature_length: crate::onchain::SIGNATURE_LENGTH,
-        };
+        let limits = MessageLimits::new(&config, &plugin_limits);
         let attestation = ReportAttestation::new(config.clone(), onchain_key);
         let transmission = Transmission::new(config.clone(), me, keys.clone());
         let pacemaker_config = PacemakerConfig {

@@ -1,0 +1,545 @@
+//! The QUIC network of one node: one endpoint, one connection per peer, and
+//! per protocol instance a unidirectional stream per direction, so that
+//! instances never block each other.
+//!
+//! Guarantees: only configured peers with their pinned keys get a
+//! connection; every inbound frame is checked (version, kind, length) before
+//! its body is read and rate-limited before it is decoded; a peer that breaks
+//! the framing rules is disconnected; every queue is bounded and drops its
+//! oldest entry under pressure, and every drop is counted. Delivery is
+//! best-effort and FIFO per stream, as the protocol expects: its own timers
+//! resend what still matters.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ocr_core::messages::{Message, MessageLimits};
+use ocr_core::wire::{self, MessageKind, RateLimits};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::NetError;
+use crate::frame::{self, FRAME_HEADER_LEN, FrameError, STREAM_HEADER_LEN};
+use crate::identity::{self, AllowedPeers, LocalIdentity, PeerId};
+use crate::metrics::{HandshakeLabels, MessageLabels, NetMetrics, PeerLabels};
+use crate::queue::DropOldest;
+use crate::rate::PeerRateLimiter;
+use crate::transport::{Inbound, Transport};
+
+/// Deadline of a handshake, a stream header and a write (anti-tarpitting).
+const IO_DEADLINE: Duration = Duration::from_secs(5);
+
+/// QUIC application error code when a peer breaks the framing rules.
+const CLOSE_PROTOCOL_VIOLATION: u32 = 1;
+/// QUIC application error code when a newer connection replaces this one.
+const CLOSE_REPLACED: u32 = 2;
+/// QUIC application error code on shutdown.
+const CLOSE_SHUTDOWN: u32 = 3;
+/// Stream stop code for a stream naming an instance we do not run.
+const STOP_UNKNOWN_INSTANCE: u32 = 4;
+
+/// How the network is set up.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// The UDP address to listen on.
+    pub listen: SocketAddr,
+    /// The seed of this node's ed25519 peer key.
+    pub peer_seed: [u8; 32],
+    /// Every other node: its peer id and address.
+    pub peers: Vec<(PeerId, SocketAddr)>,
+    /// Frames waiting per peer and instance before the oldest is dropped.
+    pub outbound_queue: usize,
+    /// Messages waiting per instance before the oldest is dropped.
+    pub inbound_queue: usize,
+    /// First redial delay; doubles up to `redial_max`.
+    pub redial_min: Duration,
+    /// Longest redial delay.
+    pub redial_max: Duration,
+}
+
+impl NetworkConfig {
+    /// A config with the default queue sizes and redial delays.
+    pub fn new(listen: SocketAddr, peer_seed: [u8; 32], peers: Vec<(PeerId, SocketAddr)>) -> Self {
+        Self {
+            listen,
+            peer_seed,
+            peers,
+            outbound_queue: 256,
+            inbound_queue: 1024,
+            redial_min: Duration::from_millis(100),
+            redial_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One configured peer and its current connection.
+struct Peer {
+    id: PeerId,
+    address: SocketAddr,
+    connection: watch::Sender<Option<quinn::Connection>>,
+}
+
+/// What readers need to know about an instance.
+struct InstanceShared {
+    index: HashMap<PeerId, u8>,
+    limits: MessageLimits,
+    rates: RateLimits,
+    limiters: Mutex<HashMap<u8, PeerRateLimiter>>,
+    inbound: Arc<Inbound>,
+}
+
+struct Inner {
+    identity: LocalIdentity,
+    endpoint: quinn::Endpoint,
+    peers: HashMap<PeerId, Arc<Peer>>,
+    instances: RwLock<HashMap<[u8; 32], Arc<InstanceShared>>>,
+    metrics: NetMetrics,
+    config: NetworkConfig,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A running network endpoint. Dropping it closes every connection.
+pub struct Network {
+    inner: Arc<Inner>,
+}
+
+/// The first bytes of a peer id, as a metric label.
+fn short(peer: &PeerId) -> String {
+    hex::encode(&peer.0[..8])
+}
+
+impl Network {
+    /// Binds the endpoint and starts dialing the peers this node dials (those
+    /// with a larger peer id; the others dial us, so each pair has one
+    /// connection).
+    pub fn start(config: NetworkConfig, metrics: NetMetrics) -> Result<Self, NetError> {
+        let identity = LocalIdentity::from_seed(&config.peer_seed)?;
+        let allowed = AllowedPeers::default();
+        allowed.set(config.peers.iter().map(|(id, _)| *id));
+        let server = identity::server_config(&identity, allowed)?;
+        let endpoint = quinn::Endpoint::server(server, config.listen)
+            .map_err(|e| NetError::Bind { address: config.listen, reason: e.to_string() })?;
+        let peers = config
+            .peers
+            .iter()
+            .filter(|(id, _)| *id != identity.id())
+            .map(|(id, address)| {
+                let (connection, _) = watch::channel(None);
+                (*id, Arc::new(Peer { id: *id, address: *address, connection }))
+            })
+            .collect();
+        let inner = Arc::new(Inner {
+            identity,
+            endpoint,
+            peers,
+            instances: RwLock::new(HashMap::new()),
+            metrics,
+            config,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = vec![tokio::spawn(accept_loop(inner.clone()))];
+        for peer in inner.peers.values() {
+            if inner.identity.id() < peer.id {
+                tasks.push(tokio::spawn(dial_loop(inner.clone(), peer.clone())));
+            }
+        }
+        if let Ok(mut all) = inner.tasks.lock() {
+            all.extend(tasks);
+        }
+        Ok(Self { inner })
+    }
+
+    /// The address the endpoint listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        self.inner.endpoint.local_addr().map_err(|e| NetError::Io(e.to_string()))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.identity.id()
+    }
+
+    /// Whether a connection to `peer` is up.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.inner.peers.get(peer).is_some_and(|p| p.connection.borrow().is_some())
+    }
+
+    /// Opens protocol instance `digest`, in which oracle `i` is `oracles[i]`
+    /// and this node is `me`. Inbound messages are checked against `limits`
+    /// and `rates`.
+    pub fn open_instance(
+        &self,
+        digest: [u8; 32],
+        oracles: &[PeerId],
+        me: u8,
+        limits: MessageLimits,
+        rates: RateLimits,
+    ) -> Result<InstanceSender, NetError> {
+        if oracles.get(usize::from(me)) != Some(&self.inner.identity.id()) {
+            return Err(NetError::NotInInstance);
+        }
+        let mut index = HashMap::new();
+        for (i, id) in oracles.iter().enumerate() {
+            let i = u8::try_from(i).map_err(|_| NetError::NotInInstance)?;
+            if i != me && !self.inner.peers.contains_key(id) {
+                return Err(NetError::UnknownPeer(*id));
+            }
+            index.insert(*id, i);
+        }
+        let inbound = Arc::new(DropOldest::new(self.inner.config.inbound_queue));
+        let shared = Arc::new(InstanceShared {
+            index,
+            limits,
+            rates,
+            limiters: Mutex::new(HashMap::new()),
+            inbound: inbound.clone(),
+        });
+        self.inner.instances.write().map_err(|_| NetError::Poisoned)?.insert(digest, shared);
+        let mut outbound = Vec::with_capacity(oracles.len());
+        let mut writers = Vec::new();
+        for (i, id) in oracles.iter().enumerate() {
+            if i == usize::from(me) {
+                outbound.push(None);
+                continue;
+            }
+            let queue = Arc::new(DropOldest::new(self.inner.config.outbound_queue));
+            let Some(peer) = self.inner.peers.get(id).cloned() else {
+                return Err(NetError::UnknownPeer(*id));
+            };
+            let to = u8::try_from(i).map_err(|_| NetError::NotInInstance)?;
+            writers.push(tokio::spawn(write_loop(self.inner.clone(), peer, digest, to, queue.clone())));
+            outbound.push(Some(queue));
+        }
+        Ok(InstanceSender {
+            inner: Arc::new(SenderInner { network: self.inner.clone(), digest, me, inbound, outbound, writers }),
+        })
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.inner.endpoint.close(quinn::VarInt::from_u32(CLOSE_SHUTDOWN), b"shutdown");
+        if let Ok(tasks) = self.inner.tasks.lock() {
+            tasks.iter().for_each(JoinHandle::abort);
+        }
+    }
+}
+
+/// A frame queued for one peer.
+type Outgoing = (MessageKind, Bytes);
+
+struct SenderInner {
+    network: Arc<Inner>,
+    digest: [u8; 32],
+    me: u8,
+    inbound: Arc<Inbound>,
+    outbound: Vec<Option<Arc<DropOldest<Outgoing>>>>,
+    writers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SenderInner {
+    fn drop(&mut self) {
+        self.writers.iter().for_each(JoinHandle::abort);
+        if let Ok(mut instances) = self.network.instances.write() {
+            instances.remove(&self.digest);
+        }
+    }
+}
+
+/// The sending side of one instance, and its inbound queue. Closing the last
+/// clone closes the instance.
+#[derive(Clone)]
+pub struct InstanceSender {
+    inner: Arc<SenderInner>,
+}
+
+impl InstanceSender {
+    /// The queue of messages received for this instance.
+    pub fn inbound(&self) -> Arc<Inbound> {
+        self.inner.inbound.clone()
+    }
+
+    fn enqueue(&self, to: u8, kind: MessageKind, frame: &Bytes) {
+        let Some(Some(queue)) = self.inner.outbound.get(usize::from(to)) else {
+            return;
+        };
+        if let Some((dropped, _)) = queue.push((kind, frame.clone())) {
+            self.inner.network.metrics.drop(dropped.name(), to, "outbound_queue_full");
+        }
+    }
+
+    fn deliver_locally(&self, message: &Message) {
+        if let Some((from, dropped)) = self.inner.inbound.push((self.inner.me, message.clone())) {
+            self.inner.network.metrics.drop(dropped.kind(), from, "inbound_queue_full");
+        }
+    }
+}
+
+fn encode_frame(message: &Message) -> (MessageKind, Bytes) {
+    let kind = MessageKind::of(message);
+    (kind, Bytes::from(frame::frame(kind, &wire::encode(message))))
+}
+
+impl Transport for InstanceSender {
+    fn send(&self, to: u8, message: &Message) {
+        if to == self.inner.me {
+            self.deliver_locally(message);
+            return;
+        }
+        let (kind, frame) = encode_frame(message);
+        self.enqueue(to, kind, &frame);
+    }
+
+    fn broadcast(&self, message: &Message) {
+        let (kind, frame) = encode_frame(message);
+        for to in 0..self.inner.outbound.len() {
+            if let Ok(to) = u8::try_from(to) {
+                self.enqueue(to, kind, &frame);
+            }
+        }
+        self.deliver_locally(message);
+    }
+}
+
+/// Accepts inbound connections; the TLS verifier has already refused
+/// unknown keys by the time a connection completes.
+async fn accept_loop(inner: Arc<Inner>) {
+    while let Some(incoming) = inner.endpoint.accept().await {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            let result = match tokio::time::timeout(IO_DEADLINE, incoming).await {
+                Ok(Ok(connection)) => Ok(connection),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("handshake timed out".to_owned()),
+            };
+            match result {
+                Ok(connection) => {
+                    let Some(peer) = identity::connection_peer(&connection).and_then(|id| inner.peers.get(&id)) else {
+                        connection.close(quinn::VarInt::from_u32(CLOSE_PROTOCOL_VIOLATION), b"unknown peer");
+                        return;
+                    };
+                    inner
+                        .metrics
+                        .handshakes
+                        .get_or_create(&HandshakeLabels { direction: "inbound", result: "ok" })
+                        .inc();
+                    tracing::info!(peer = %short(&peer.id), %remote, "peer connected (inbound)");
+                    install(&inner, peer.clone(), connection);
+                }
+                Err(reason) => {
+                    inner
+                        .metrics
+                        .handshakes
+                        .get_or_create(&HandshakeLabels { direction: "inbound", result: "refused" })
+                        .inc();
+                    tracing::warn!(%remote, %reason, "refused an inbound connection");
+                }
+            }
+        });
+    }
+}
+
+/// Makes `connection` the peer's connection (closing any older one), reads
+/// it, and clears it when it closes.
+fn install(inner: &Arc<Inner>, peer: Arc<Peer>, connection: quinn::Connection) {
+    let old = peer.connection.send_replace(Some(connection.clone()));
+    if let Some(old) = old {
+        old.close(quinn::VarInt::from_u32(CLOSE_REPLACED), b"replaced");
+    }
+    let labels = PeerLabels { peer_id: short(&peer.id) };
+    inner.metrics.connected.get_or_create(&labels).set(1);
+    let reader = tokio::spawn(read_connection(inner.clone(), peer.id, connection.clone()));
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let reason = connection.closed().await;
+        reader.abort();
+        let cleared = peer.connection.send_if_modified(|current| {
+            if current.as_ref().is_some_and(|c| c.stable_id() == connection.stable_id()) {
+                *current = None;
+                true
+            } else {
+                false
+            }
+        });
+        if cleared {
+            inner.metrics.connected.get_or_create(&labels).set(0);
+        }
+        tracing::info!(peer = %labels.peer_id, %reason, "connection closed");
+    });
+}
+
+/// Keeps a connection to `peer` up, redialing with exponential backoff.
+async fn dial_loop(inner: Arc<Inner>, peer: Arc<Peer>) {
+    let mut delay = inner.config.redial_min;
+    loop {
+        let current = peer.connection.borrow().clone();
+        if let Some(connection) = current {
+            let since = Instant::now();
+            connection.closed().await;
+            if since.elapsed() > inner.config.redial_max {
+                delay = inner.config.redial_min;
+            }
+        }
+        match dial(&inner, &peer).await {
+            Ok(connection) => {
+                inner.metrics.handshakes.get_or_create(&HandshakeLabels { direction: "outbound", result: "ok" }).inc();
+                tracing::info!(peer = %short(&peer.id), address = %peer.address, "peer connected (outbound)");
+                install(&inner, peer.clone(), connection);
+                continue;
+            }
+            Err(reason) => {
+                inner
+                    .metrics
+                    .handshakes
+                    .get_or_create(&HandshakeLabels { direction: "outbound", result: "failed" })
+                    .inc();
+                tracing::debug!(peer = %short(&peer.id), address = %peer.address, %reason, "dial failed");
+            }
+        }
+        tokio::time::sleep(jittered(delay)).await;
+        delay = (delay * 2).min(inner.config.redial_max);
+    }
+}
+
+/// `delay` ± 25%, so that nodes restarted together do not redial in step.
+fn jittered(delay: Duration) -> Duration {
+    let spread = delay / 2;
+    let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id();
+    let fraction = f64::from(nanos % 1000) / 1000.0;
+    delay - delay / 4 + spread.mul_f64(fraction)
+}
+
+async fn dial(inner: &Inner, peer: &Peer) -> Result<quinn::Connection, String> {
+    let config = identity::client_config(&inner.identity, peer.id).map_err(|e| e.to_string())?;
+    let connecting =
+        inner.endpoint.connect_with(config, peer.address, identity::SERVER_NAME).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(IO_DEADLINE, connecting).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("handshake timed out".to_owned()),
+    }
+}
+
+/// Sends one instance's frames to one peer over a stream of the peer's
+/// current connection, reopening the stream on a new connection.
+async fn write_loop(inner: Arc<Inner>, peer: Arc<Peer>, digest: [u8; 32], to: u8, queue: Arc<DropOldest<Outgoing>>) {
+    let mut connection_rx = peer.connection.subscribe();
+    let mut stream: Option<(usize, quinn::SendStream)> = None;
+    loop {
+        let connection = loop {
+            if let Some(connection) = connection_rx.borrow_and_update().clone() {
+                break connection;
+            }
+            if connection_rx.changed().await.is_err() {
+                return;
+            }
+        };
+        let (kind, frame) = queue.pop().await;
+        if stream.as_ref().is_none_or(|(id, _)| *id != connection.stable_id()) {
+            stream = open_stream(&connection, &digest).await.map(|s| (connection.stable_id(), s));
+        }
+        let Some((_, send)) = stream.as_mut() else {
+            inner.metrics.drop(kind.name(), to, "send_failed");
+            continue;
+        };
+        match tokio::time::timeout(IO_DEADLINE, send.write_all(&frame)).await {
+            Ok(Ok(())) => {
+                let labels = MessageLabels { kind: kind.name(), peer: to };
+                inner.metrics.messages_out.get_or_create(&labels).inc();
+                inner.metrics.bytes_out.get_or_create(&labels).inc_by(frame.len() as u64);
+            }
+            _ => {
+                inner.metrics.drop(kind.name(), to, "send_failed");
+                stream = None;
+            }
+        }
+    }
+}
+
+async fn open_stream(connection: &quinn::Connection, digest: &[u8; 32]) -> Option<quinn::SendStream> {
+    let open = async {
+        let mut send = connection.open_uni().await.ok()?;
+        send.write_all(&frame::stream_header(digest)).await.ok()?;
+        Some(send)
+    };
+    tokio::time::timeout(IO_DEADLINE, open).await.ok().flatten()
+}
+
+/// Accepts the peer's streams, one reader each.
+async fn read_connection(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connection) {
+    while let Ok(recv) = connection.accept_uni().await {
+        tokio::spawn(read_stream(inner.clone(), peer, connection.clone(), recv));
+    }
+}
+
+/// Closes the connection because the peer broke the framing rules.
+fn violation(inner: &Inner, peer: &PeerId, connection: &quinn::Connection, error: &FrameError) {
+    tracing::warn!(peer = %short(peer), %error, "closing a connection for a framing violation");
+    inner.metrics.protocol_violations.get_or_create(&PeerLabels { peer_id: short(peer) }).inc();
+    connection.close(quinn::VarInt::from_u32(CLOSE_PROTOCOL_VIOLATION), error.reason().as_bytes());
+}
+
+async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connection, mut recv: quinn::RecvStream) {
+    let mut header = [0u8; STREAM_HEADER_LEN];
+    match tokio::time::timeout(IO_DEADLINE, recv.read_exact(&mut header)).await {
+        Ok(Ok(())) => {}
+        _ => return,
+    }
+    let digest = match frame::parse_stream_header(&header) {
+        Ok(digest) => digest,
+        Err(error) => return violation(&inner, &peer, &connection, &error),
+    };
+    let instance = inner.instances.read().ok().and_then(|instances| instances.get(&digest).cloned());
+    let Some((instance, from)) = instance.and_then(|i| i.index.get(&peer).copied().map(|from| (i, from))) else {
+        tracing::debug!(peer = %short(&peer), instance = %hex::encode(digest), "stream for an instance not running here");
+        let _ = recv.stop(quinn::VarInt::from_u32(STOP_UNKNOWN_INSTANCE));
+        return;
+    };
+    loop {
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        if recv.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let (kind, len) = match frame::parse_frame_header(&header, &instance.limits) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let kind = MessageKind::from_u8(header[1]).map_or("unknown", MessageKind::name);
+                inner.metrics.drop(kind, from, error.reason());
+                return violation(&inner, &peer, &connection, &error);
+            }
+        };
+        let mut body = vec![0u8; len];
+        if recv.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let labels = MessageLabels { kind: kind.name(), peer: from };
+        inner.metrics.bytes_in.get_or_create(&labels).inc_by((FRAME_HEADER_LEN + len) as u64);
+        let admitted = match instance.limiters.lock() {
+            Ok(mut limiters) => limiters
+                .entry(from)
+                .or_insert_with(|| PeerRateLimiter::new(&instance.rates, Instant::now()))
+                .admit(FRAME_HEADER_LEN + len, Instant::now()),
+            Err(_) => false,
+        };
+        if !admitted {
+            inner.metrics.drop(kind.name(), from, "rate_limited");
+            continue;
+        }
+        let message = match wire::decode(kind, &body, &instance.limits) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::debug!(peer = from, kind = kind.name(), %error, "dropped a malformed message");
+                inner.metrics.drop(kind.name(), from, "malformed");
+                continue;
+            }
+        };
+        inner.metrics.messages_in.get_or_create(&labels).inc();
+        if let Some((dropped_from, dropped)) = instance.inbound.push((from, message)) {
+            inner.metrics.drop(dropped.kind(), dropped_from, "inbound_queue_full");
+        }
+    }
+}
