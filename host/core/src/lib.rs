@@ -34,4 +34,5 @@ pub mod outgen;
 pub mod plugin_call;
 pub mod storage;
 pub mod transmission;
+pub mod verification_stats;
 pub mod wire;

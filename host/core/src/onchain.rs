@@ -75,6 +75,20 @@ const HALF_ORDER: U256 =
 /// Whether `signature` is `signer`'s signature of `report` for this
 /// instance and seq-nr, by the contract's rules.
 pub fn verify(signer: &Address, config_digest: &ConfigDigest, seq_nr: u64, report: &[u8], signature: &[u8]) -> bool {
+    let valid = verify_uncounted(signer, config_digest, seq_nr, report, signature);
+    if !valid {
+        crate::verification_stats::record_invalid();
+    }
+    valid
+}
+
+fn verify_uncounted(
+    signer: &Address,
+    config_digest: &ConfigDigest,
+    seq_nr: u64,
+    report: &[u8],
+    signature: &[u8],
+) -> bool {
     let Ok(raw) = <&[u8; SIGNATURE_LENGTH]>::try_from(signature) else { return false };
     if raw[64] > 1 || U256::from_be_slice(&raw[32..64]) > HALF_ORDER {
         return false;

@@ -53,10 +53,13 @@ impl std::fmt::Debug for OffchainKey {
 /// verification: malleable or small-order encodings are rejected, so a
 /// signature verifies on every node or on none.
 pub fn verify(public_key: &PublicKey, payload: &[u8], signature: &Signature) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(public_key) else {
-        return false;
-    };
-    key.verify_strict(&signed_bytes(payload), &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+    let valid = VerifyingKey::from_bytes(public_key).is_ok_and(|key| {
+        key.verify_strict(&signed_bytes(payload), &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+    });
+    if !valid {
+        crate::verification_stats::record_invalid();
+    }
+    valid
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
-//! `ocr-node`: the OCR3 oracle node. For now it carries the plugin tooling;
-//! the node itself (networking, storage, the protocol) lands on top of it.
+//! `ocr-node`: the OCR3 oracle node's command line: keys, network setup,
+//! running a node, benchmarks and plugin tooling, over the `ocr_node` library.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use ocr_node::keys;
+
+mod keys_cmd;
 mod plugin_cmd;
+mod run_cmd;
 
 #[derive(Parser)]
 #[command(name = "ocr-node", version, about = "An OCR3 oracle node with WebAssembly reporting plugins")]
@@ -16,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make the oracle's keys and show their public parts.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
+    },
+    /// Run the node.
+    Run(run_cmd::RunArgs),
+    /// Set up networks of nodes.
+    Network {
+        #[command(subcommand)]
+        command: run_cmd::NetworkCommand,
+    },
     /// Work with reporting-plugin components.
     Plugin {
         #[command(subcommand)]
@@ -24,12 +40,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn,sled=warn"))
+    };
+    let json = matches!(&cli.command, Command::Run(args) if run_cmd::wants_json(args));
+    if json {
+        tracing_subscriber::fmt().json().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    }
     let result = match cli.command {
+        Command::Keys { command } => keys_cmd::run(command),
+        Command::Run(args) => run_cmd::run(args),
+        Command::Network { command } => run_cmd::network(command),
         Command::Plugin { command } => plugin_cmd::run(command),
     };
     match result {

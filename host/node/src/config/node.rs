@@ -1,0 +1,151 @@
+//! The node's own TOML config: where it listens, its keys, its peers'
+//! addresses, its data directory, data sources, plugin directory, metrics and
+//! admin addresses, and the network config it runs. Unknown fields are
+//! refused and every error names the file and the field; relative paths are
+//! relative to the config file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigFileError;
+use crate::keys::PasswordSource;
+use crate::sources::SourceSpec;
+
+/// Where the key password comes from.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// The directory `ocr-node keys generate` wrote.
+    pub dir: PathBuf,
+    /// A file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+/// The node TOML, as written.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RawNodeConfig {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    plugin_dir: PathBuf,
+    network_config: PathBuf,
+    keys: KeysSection,
+    #[serde(default)]
+    peers: BTreeMap<String, SocketAddr>,
+    #[serde(default)]
+    sources: BTreeMap<String, SourceSpec>,
+    metrics_listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    chain_rpc: Option<String>,
+    #[serde(default)]
+    log_json: bool,
+}
+
+/// A validated node config with absolute paths.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The QUIC listen address.
+    pub listen: SocketAddr,
+    /// Where sled keeps the node's state.
+    pub data_dir: PathBuf,
+    /// Where plugins are found (by sha256).
+    pub plugin_dir: PathBuf,
+    /// The network config file.
+    pub network_config: PathBuf,
+    /// The key directory.
+    pub keys_dir: PathBuf,
+    /// The key password.
+    pub password: PasswordSource,
+    /// Peer id → address.
+    pub peers: BTreeMap<[u8; 32], SocketAddr>,
+    /// Data sources by name.
+    pub sources: BTreeMap<String, SourceSpec>,
+    /// `/metrics` and `/health`, when set.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The admin API, when set.
+    pub admin_listen: Option<SocketAddr>,
+    /// A JSON-RPC endpoint, when the node has a chain.
+    pub chain_rpc: Option<String>,
+    /// JSON logs.
+    pub log_json: bool,
+}
+
+impl NodeConfig {
+    /// Reads and validates `file`.
+    pub fn load(file: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigFileError::read(file, &e))?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses and validates `text`, as read from `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigFileError> {
+        let raw: RawNodeConfig = toml::from_str(text).map_err(|e| ConfigFileError::syntax(file, &e))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let invalid = |field: &str, what: String| ConfigFileError::field(file, field, what);
+
+        let password = match (&raw.keys.password_file, &raw.keys.password_env) {
+            (Some(path), None) => PasswordSource::File(resolve(path)),
+            (None, Some(var)) if !var.is_empty() => PasswordSource::Env(var.clone()),
+            (None, Some(_)) => return Err(invalid("keys.password_env", "is empty".into())),
+            _ => {
+                return Err(invalid("keys", "set exactly one of password_file and password_env".into()));
+            }
+        };
+        let mut peers = BTreeMap::new();
+        for (id, address) in &raw.peers {
+            let key = parse_peer_id(id).map_err(|what| invalid(&format!("peers.{id}"), what))?;
+            peers.insert(key, *address);
+        }
+        for (name, spec) in &raw.sources {
+            spec.validate(name).map_err(|e| invalid(&format!("sources.{name}"), e.to_string()))?;
+        }
+        let listeners =
+            [("listen", Some(raw.listen)), ("metrics_listen", raw.metrics_listen), ("admin_listen", raw.admin_listen)];
+        for (i, (field, address)) in listeners.iter().enumerate() {
+            let Some(address) = address else { continue };
+            if address.port() == 0 && *field != "listen" {
+                return Err(invalid(field, "port 0 is not a fixed address".into()));
+            }
+            if listeners[..i]
+                .iter()
+                .any(|(_, other)| other.is_some_and(|o| o.port() == address.port() && o.ip() == address.ip()))
+            {
+                return Err(invalid(field, format!("{address} is already used by another listener")));
+            }
+        }
+        if let Some(url) = &raw.chain_rpc
+            && !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("ws://"))
+        {
+            return Err(invalid("chain_rpc", format!("{url:?} is not an http(s) or ws URL")));
+        }
+        Ok(Self {
+            file: file.to_path_buf(),
+            listen: raw.listen,
+            data_dir: resolve(&raw.data_dir),
+            plugin_dir: resolve(&raw.plugin_dir),
+            network_config: resolve(&raw.network_config),
+            keys_dir: resolve(&raw.keys.dir),
+            password,
+            peers,
+            sources: raw.sources,
+            metrics_listen: raw.metrics_listen,
+            admin_listen: raw.admin_listen,
+            chain_rpc: raw.chain_rpc,
+            log_json: raw.log_json,
+        })
+    }
+}
+
+/// A peer id written as 64 hex digits.
+pub fn parse_peer_id(text: &str) -> Result<[u8; 32], String> {
+    let bytes = hex::decode(text.trim_start_matches("0x")).map_err(|e| format!("{text:?} is not hex: {e}"))?;
+    bytes.try_into().map_err(|b: Vec<u8>| format!("a peer id is 32 bytes, {text:?} has {}", b.len()))
+}

@@ -1,0 +1,127 @@
+//! `ocr-node run` and `ocr-node network init`: the node's own commands.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use ocr_node::config::node::NodeConfig;
+use ocr_node::network_init::{self, InitOptions};
+
+/// `ocr-node run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The node TOML.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Log as JSON lines (also `log_json = true` in the config).
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// `ocr-node network ...`.
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Create keys and configs for a local N-node network.
+    Init {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 4)]
+        nodes: u8,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The plugin component (default: the built median plugin).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// The plugin's config (default: the median plugin's demo config).
+        #[arg(long)]
+        plugin_config: Option<String>,
+        /// First UDP port (metrics on +100); 0 picks free ports.
+        #[arg(long, default_value_t = 0)]
+        base_port: u16,
+        /// Milliseconds between rounds.
+        #[arg(long, default_value_t = 100)]
+        delta_round_ms: u64,
+        /// Rounds per epoch.
+        #[arg(long, default_value_t = 20)]
+        r_max: u64,
+        /// Make the last node report ten times the market.
+        #[arg(long)]
+        liar: bool,
+    },
+}
+
+/// Where `cargo xtask plugins` puts the median plugin, relative to this binary.
+pub fn default_plugin_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe.ancestors().nth(2).context("cannot find the target directory")?;
+    Ok(target.join("plugins").join("median.wasm"))
+}
+
+/// Whether `run` asks for JSON logs (read before logging starts).
+pub fn wants_json(args: &RunArgs) -> bool {
+    args.log_json || NodeConfig::load(&args.config).is_ok_and(|c| c.log_json)
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+pub fn run(args: RunArgs) -> Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        });
+        ocr_node::node::run(config, None, shutdown).await
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `ocr-node network ...`.
+pub fn network(command: NetworkCommand) -> Result<()> {
+    match command {
+        NetworkCommand::Init { nodes, out, plugin, plugin_config, base_port, delta_round_ms, r_max, liar } => {
+            let plugin = match plugin {
+                Some(p) => p,
+                None => default_plugin_path()?,
+            };
+            let layout = network_init::init(&InitOptions {
+                nodes,
+                out,
+                plugin,
+                plugin_config: plugin_config.unwrap_or_else(network_init::default_median_config),
+                base_port,
+                delta_round_ms,
+                r_max,
+                liar,
+            })?;
+            for (i, config) in layout.node_configs.iter().enumerate() {
+                println!("node {i}: ocr-node run --config {}", config.display());
+            }
+            println!("network config: {}", layout.network_config.display());
+            Ok(())
+        }
+    }
+}

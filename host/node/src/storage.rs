@@ -1,0 +1,163 @@
+//! The node's durable state in sled: per protocol instance (one tree per
+//! config digest) the pacemaker state and the highest certificate, and the
+//! last network config the node ran, so that a restarted node resumes at
+//! once. Every write is flushed to disk before it returns, because the core
+//! sends the messages that depend on it right after.
+
+use std::path::Path;
+
+use ocr_core::certificate::Certificate;
+use ocr_core::oracle::Persisted;
+use ocr_core::pacemaker::PacemakerState;
+use ocr_core::storage::Storage;
+use ocr_core::wire;
+use ocr_plugin_sdk::ConfigDigest;
+
+const PACEMAKER: &[u8] = b"pacemaker";
+const CERTIFICATE: &[u8] = b"certificate";
+const LAST_CONFIG: &[u8] = b"last-config";
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// sled failed (I/O, corruption it detected).
+    #[error("database at {path}: {source}")]
+    Database {
+        /// The database directory.
+        path: String,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A stored value does not decode: the database was damaged or written
+    /// by an incompatible version. The node refuses to guess.
+    #[error("stored {what} of instance {digest} is unreadable: {reason}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// The instance.
+        digest: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+}
+
+/// sled-backed [`Storage`].
+pub struct SledStorage {
+    db: sled::Db,
+    path: String,
+}
+
+impl SledStorage {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        let path = dir.display().to_string();
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|source| StorageError::Database { path: path.clone(), source })?;
+        Ok(Self { db, path })
+    }
+
+    fn db_error(&self, source: sled::Error) -> StorageError {
+        StorageError::Database { path: self.path.clone(), source }
+    }
+
+    fn tree(&self, digest: &ConfigDigest) -> Result<sled::Tree, StorageError> {
+        self.db.open_tree(format!("instance/{}", hex::encode(digest.0))).map_err(|e| self.db_error(e))
+    }
+
+    fn put_durable(&self, tree: &sled::Tree, key: &[u8], value: Vec<u8>) -> Result<(), StorageError> {
+        tree.insert(key, value).map_err(|e| self.db_error(e))?;
+        tree.flush().map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
+    /// The last network config saved with [`Self::save_last_config`].
+    pub fn last_config(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(LAST_CONFIG).map_err(|e| self.db_error(e))?.map(|v| v.to_vec()))
+    }
+
+    /// Remembers the network config the node runs.
+    pub fn save_last_config(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.db.insert(LAST_CONFIG, bytes).map_err(|e| self.db_error(e))?;
+        self.db.flush().map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+}
+
+impl Storage for SledStorage {
+    type Error = StorageError;
+
+    fn load(&self, digest: &ConfigDigest) -> Result<Persisted, StorageError> {
+        let tree = self.tree(digest)?;
+        let corrupt = |what, reason: wire::DecodeError| StorageError::Corrupt {
+            what,
+            digest: hex::encode(digest.0),
+            reason: reason.to_string(),
+        };
+        let pacemaker = match tree.get(PACEMAKER).map_err(|e| self.db_error(e))? {
+            Some(bytes) => Some(wire::decode_pacemaker(&bytes).map_err(|e| corrupt("pacemaker state", e))?),
+            None => None,
+        };
+        let certificate = match tree.get(CERTIFICATE).map_err(|e| self.db_error(e))? {
+            Some(bytes) => Some(wire::decode_certificate(&bytes).map_err(|e| corrupt("certificate", e))?),
+            None => None,
+        };
+        Ok(Persisted { pacemaker, certificate })
+    }
+
+    fn persist_pacemaker(&self, digest: &ConfigDigest, state: &PacemakerState) -> Result<(), StorageError> {
+        self.put_durable(&self.tree(digest)?, PACEMAKER, wire::encode_pacemaker(state))
+    }
+
+    fn persist_certificate(&self, digest: &ConfigDigest, certificate: &Certificate) -> Result<(), StorageError> {
+        self.put_durable(&self.tree(digest)?, CERTIFICATE, wire::encode_certificate(certificate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use ocr_core::certificate::CertifiedCommit;
+
+    use super::*;
+
+    #[test]
+    fn what_was_persisted_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = ConfigDigest([3; 32]);
+        let other = ConfigDigest([4; 32]);
+        let state = PacemakerState { epoch: 7, highest_sent_wish: 9 };
+        let certificate = Certificate::Commit(CertifiedCommit {
+            epoch: 6,
+            seq_nr: 41,
+            outcome: b"outcome".to_vec(),
+            signatures: vec![(0, [1; 64]), (2, [2; 64]), (3, [3; 64])],
+        });
+        {
+            let storage = SledStorage::open(dir.path()).unwrap();
+            assert_eq!(storage.load(&digest).unwrap(), Persisted::default());
+            storage.persist_pacemaker(&digest, &state).unwrap();
+            storage.persist_certificate(&digest, &certificate).unwrap();
+            storage.save_last_config(b"config").unwrap();
+        }
+        let storage = SledStorage::open(dir.path()).unwrap();
+        let loaded = storage.load(&digest).unwrap();
+        assert_eq!(loaded.pacemaker, Some(state));
+        assert_eq!(loaded.certificate, Some(certificate));
+        assert_eq!(storage.load(&other).unwrap(), Persisted::default(), "instances are separate");
+        assert_eq!(storage.last_config().unwrap().as_deref(), Some(&b"config"[..]));
+    }
+
+    #[test]
+    fn a_damaged_value_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = ConfigDigest([5; 32]);
+        let storage = SledStorage::open(dir.path()).unwrap();
+        storage.put_durable(&storage.tree(&digest).unwrap(), CERTIFICATE, vec![0xff, 1, 2]).unwrap();
+        let error = storage.load(&digest).unwrap_err().to_string();
+        assert!(error.contains("certificate") && error.contains("unreadable"), "{error}");
+    }
+}
