@@ -32,6 +32,10 @@ use crate::transport::{Inbound, Transport};
 /// Deadline of a handshake, a stream header and a write (anti-tarpitting).
 const IO_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long the non-preferred side of a pair waits without a connection
+/// before dialing itself.
+const FALLBACK_DIAL: Duration = Duration::from_secs(2);
+
 /// QUIC application error code when a peer breaks the framing rules.
 const CLOSE_PROTOCOL_VIOLATION: u32 = 1;
 /// QUIC application error code when a newer connection replaces this one.
@@ -99,6 +103,8 @@ struct Inner {
     metrics: NetMetrics,
     config: NetworkConfig,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Who dialed each live connection (by quinn's stable id).
+    initiators: Mutex<HashMap<usize, PeerId>>,
 }
 
 /// A running network endpoint. Dropping it closes every connection.
@@ -112,9 +118,8 @@ fn short(peer: &PeerId) -> String {
 }
 
 impl Network {
-    /// Binds the endpoint and starts dialing the peers this node dials (those
-    /// with a larger peer id; the others dial us, so each pair has one
-    /// connection).
+    /// Binds the endpoint and starts keeping a connection to every peer
+    /// (one per pair: see `dial_loop`).
     pub fn start(config: NetworkConfig, metrics: NetMetrics) -> Result<Self, NetError> {
         let identity = LocalIdentity::from_seed(&config.peer_seed)?;
         let allowed = AllowedPeers::default();
@@ -139,12 +144,11 @@ impl Network {
             metrics,
             config,
             tasks: Mutex::new(Vec::new()),
+            initiators: Mutex::new(HashMap::new()),
         });
         let mut tasks = vec![tokio::spawn(accept_loop(inner.clone()))];
         for peer in inner.peers.values() {
-            if inner.identity.id() < peer.id {
-                tasks.push(tokio::spawn(dial_loop(inner.clone(), peer.clone())));
-            }
+            tasks.push(tokio::spawn(dial_loop(inner.clone(), peer.clone())));
         }
         if let Ok(mut all) = inner.tasks.lock() {
             all.extend(tasks);
@@ -322,13 +326,16 @@ async fn accept_loop(inner: Arc<Inner>) {
                         connection.close(quinn::VarInt::from_u32(CLOSE_PROTOCOL_VIOLATION), b"unknown peer");
                         return;
                     };
+                    if !welcome(&connection).await {
+                        return;
+                    }
                     inner
                         .metrics
                         .handshakes
                         .get_or_create(&HandshakeLabels { direction: "inbound", result: "ok" })
                         .inc();
                     tracing::info!(peer = %short(&peer.id), %remote, "peer connected (inbound)");
-                    install(&inner, peer.clone(), connection);
+                    install(&inner, peer.clone(), connection, false);
                 }
                 Err(reason) => {
                     inner
@@ -343,9 +350,29 @@ async fn accept_loop(inner: Arc<Inner>) {
     }
 }
 
-/// Makes `connection` the peer's connection (closing any older one), reads
-/// it, and clears it when it closes.
-fn install(inner: &Arc<Inner>, peer: Arc<Peer>, connection: quinn::Connection) {
+/// Whether a connection dialed by `initiator` is the one a pair keeps when
+/// both sides dialed: the smaller peer id's. Both ends decide alike, so two
+/// simultaneous dials settle on one connection instead of closing each other.
+fn preferred(inner: &Inner, peer: &PeerId, initiator: &PeerId) -> bool {
+    *initiator == inner.identity.id().min(*peer)
+}
+
+/// Makes `connection` the peer's connection, reads it, and clears it when it
+/// closes. An older live connection is closed, unless it is the preferred
+/// one of the pair and the new one is not: then the new one is closed.
+fn install(inner: &Arc<Inner>, peer: Arc<Peer>, connection: quinn::Connection, outbound: bool) {
+    let initiator = if outbound { inner.identity.id() } else { peer.id };
+    let new_preferred = preferred(inner, &peer.id, &initiator);
+    let keep_current = peer.connection.borrow().as_ref().is_some_and(|current| {
+        current.close_reason().is_none() && !new_preferred && peer_initiated_preferred(inner, &peer, current)
+    });
+    if keep_current {
+        connection.close(quinn::VarInt::from_u32(CLOSE_REPLACED), b"duplicate");
+        return;
+    }
+    if let Ok(mut initiators) = inner.initiators.lock() {
+        initiators.insert(connection.stable_id(), initiator);
+    }
     let old = peer.connection.send_replace(Some(connection.clone()));
     if let Some(old) = old {
         old.close(quinn::VarInt::from_u32(CLOSE_REPLACED), b"replaced");
@@ -357,6 +384,9 @@ fn install(inner: &Arc<Inner>, peer: Arc<Peer>, connection: quinn::Connection) {
     tokio::spawn(async move {
         let reason = connection.closed().await;
         reader.abort();
+        if let Ok(mut initiators) = inner.initiators.lock() {
+            initiators.remove(&connection.stable_id());
+        }
         let cleared = peer.connection.send_if_modified(|current| {
             if current.as_ref().is_some_and(|c| c.stable_id() == connection.stable_id()) {
                 *current = None;
@@ -372,9 +402,23 @@ fn install(inner: &Arc<Inner>, peer: Arc<Peer>, connection: quinn::Connection) {
     });
 }
 
+/// Whether `connection` (the peer's current one) was dialed by the side
+/// whose dials are preferred.
+fn peer_initiated_preferred(inner: &Inner, peer: &Peer, connection: &quinn::Connection) -> bool {
+    let initiator = inner.initiators.lock().ok().and_then(|i| i.get(&connection.stable_id()).copied());
+    initiator.is_some_and(|initiator| preferred(inner, &peer.id, &initiator))
+}
+
 /// Keeps a connection to `peer` up, redialing with exponential backoff.
+/// The pair's preferred dialer (the smaller peer id) dials at once; the
+/// other side dials only after `FALLBACK_DIAL` without a connection, so a
+/// pair where only one direction can reach the other still connects.
 async fn dial_loop(inner: Arc<Inner>, peer: Arc<Peer>) {
     let mut delay = inner.config.redial_min;
+    let preferred_dialer = inner.identity.id() < peer.id;
+    if !preferred_dialer {
+        tokio::time::sleep(jittered(FALLBACK_DIAL)).await;
+    }
     loop {
         let current = peer.connection.borrow().clone();
         if let Some(connection) = current {
@@ -383,12 +427,23 @@ async fn dial_loop(inner: Arc<Inner>, peer: Arc<Peer>) {
             if since.elapsed() > inner.config.redial_max {
                 delay = inner.config.redial_min;
             }
+            // A connection that keeps dying young is redialled with growing
+            // delays, like a dial that fails.
+            tokio::time::sleep(jittered(delay)).await;
+            delay = (delay * 2).min(inner.config.redial_max);
+            if !preferred_dialer {
+                // Give the preferred dialer its chance first.
+                tokio::time::sleep(jittered(FALLBACK_DIAL)).await;
+                if peer.connection.borrow().is_some() {
+                    continue;
+                }
+            }
         }
         match dial(&inner, &peer).await {
             Ok(connection) => {
                 inner.metrics.handshakes.get_or_create(&HandshakeLabels { direction: "outbound", result: "ok" }).inc();
                 tracing::info!(peer = %short(&peer.id), address = %peer.address, "peer connected (outbound)");
-                install(&inner, peer.clone(), connection);
+                install(&inner, peer.clone(), connection, true);
                 continue;
             }
             Err(reason) => {
@@ -408,9 +463,37 @@ async fn dial_loop(inner: Arc<Inner>, peer: Arc<Peer>) {
 /// `delay` ± 25%, so that nodes restarted together do not redial in step.
 fn jittered(delay: Duration) -> Duration {
     let spread = delay / 2;
-    let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id();
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let nanos = clock.subsec_nanos() ^ std::process::id();
     let fraction = f64::from(nanos % 1000) / 1000.0;
     delay - delay / 4 + spread.mul_f64(fraction)
+}
+
+/// The byte an acceptor sends on a stream of its own once it accepted a
+/// connection. A TLS 1.3 client finishes its handshake before the server has
+/// checked the client's certificate, so without it a refused dialer would
+/// believe it is connected until the close arrives.
+const WELCOME: u8 = 0xAC;
+
+/// Tells an accepted dialer that its certificate was accepted.
+async fn welcome(connection: &quinn::Connection) -> bool {
+    let send = async {
+        let mut stream = connection.open_uni().await.ok()?;
+        stream.write_all(&[WELCOME]).await.ok()?;
+        stream.finish().ok()
+    };
+    tokio::time::timeout(IO_DEADLINE, send).await.ok().flatten().is_some()
+}
+
+/// Waits for the acceptor's welcome.
+async fn welcomed(connection: &quinn::Connection) -> Result<(), String> {
+    let read = async {
+        let mut stream = connection.accept_uni().await.map_err(|e| e.to_string())?;
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.map_err(|e| e.to_string())?;
+        if byte[0] == WELCOME { Ok(()) } else { Err("the peer did not welcome the connection".to_owned()) }
+    };
+    tokio::time::timeout(IO_DEADLINE, read).await.map_err(|_| "no welcome from the peer".to_owned())?
 }
 
 async fn dial(inner: &Inner, peer: &Peer) -> Result<quinn::Connection, String> {
@@ -418,7 +501,10 @@ async fn dial(inner: &Inner, peer: &Peer) -> Result<quinn::Connection, String> {
     let connecting =
         inner.endpoint.connect_with(config, peer.address, identity::SERVER_NAME).map_err(|e| e.to_string())?;
     match tokio::time::timeout(IO_DEADLINE, connecting).await {
-        Ok(Ok(connection)) => Ok(connection),
+        Ok(Ok(connection)) => match welcomed(&connection).await {
+            Ok(()) => Ok(connection),
+            Err(reason) => Err(connection.close_reason().map_or(reason, |closed| closed.to_string())),
+        },
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("handshake timed out".to_owned()),
     }

@@ -144,6 +144,30 @@ impl<S: Storage + 'static, T: Transport> Driver<S, T> {
     }
 }
 
+/// Logs, at debug level under the `ocr_node::signed` target, every slot this
+/// node signs and the first bytes of its signature. Signatures are
+/// deterministic, so two different signatures for one (kind, epoch, seq-nr)
+/// in these logs, across restarts, would be equivocation: the process tests
+/// check exactly that.
+fn log_signed(message: &Message) {
+    if !tracing::enabled!(target: "ocr_node::signed", tracing::Level::DEBUG) {
+        return;
+    }
+    let (epoch, seq_nr, signature): (u64, u64, &[u8]) = match message {
+        Message::Prepare { epoch, seq_nr, signature } | Message::Commit { epoch, seq_nr, signature } => {
+            (*epoch, *seq_nr, signature)
+        }
+        Message::Observation { epoch, seq_nr, signed } => (*epoch, *seq_nr, &signed.signature),
+        Message::RoundStart { epoch, seq_nr, signature, .. } => (*epoch, *seq_nr, signature),
+        Message::ReportSignatures { seq_nr, signatures } => {
+            (0, *seq_nr, signatures.first().map(Vec::as_slice).unwrap_or_default())
+        }
+        _ => return,
+    };
+    let prefix = &signature[..signature.len().min(8)];
+    tracing::debug!(target: "ocr_node::signed", kind = message.kind(), epoch, seq_nr, signature = %hex::encode(prefix), "signed");
+}
+
 async fn sleep_until(timer: Option<(Timer, tokio::time::Instant)>) -> (Timer, tokio::time::Instant) {
     match timer {
         Some((timer, at)) => {
@@ -220,10 +244,12 @@ impl<S: Storage, T: Transport> Running<S, T> {
             match action {
                 Action::Send { to, message } => {
                     self.observe_round_start(&message);
+                    log_signed(&message);
                     self.transport.send(to, &message);
                 }
                 Action::Broadcast(message) => {
                     self.observe_round_start(&message);
+                    log_signed(&message);
                     self.transport.broadcast(&message);
                 }
                 Action::SetTimer(timer, after) => {

@@ -3,6 +3,7 @@
 //! the wiring of one node. The `ocr-node` binary is a thin CLI over it, and
 //! the benchmark and tests run nodes through it in one process.
 
+pub mod bench;
 pub mod config;
 pub mod driver;
 pub mod keys;

@@ -27,6 +27,8 @@ enum Command {
     },
     /// Run the node.
     Run(run_cmd::RunArgs),
+    /// Run N nodes in this process over QUIC on loopback and measure them.
+    Bench(run_cmd::BenchArgs),
     /// Set up networks of nodes.
     Network {
         #[command(subcommand)]
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys { command } => keys_cmd::run(command),
         Command::Run(args) => run_cmd::run(args),
+        Command::Bench(args) => run_cmd::bench(args),
         Command::Network { command } => run_cmd::network(command),
         Command::Plugin { command } => plugin_cmd::run(command),
     };

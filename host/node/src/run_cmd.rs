@@ -18,6 +18,38 @@ pub struct RunArgs {
     pub log_json: bool,
 }
 
+/// `ocr-node bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: u8,
+    /// Seconds to measure (after the first commit).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// The median plugin component (default: the built one).
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+}
+
+/// Runs the benchmark and prints its JSON line.
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let plugin = match args.plugin {
+        Some(p) => p,
+        None => default_plugin_path()?,
+    };
+    let dir = tempfile::tempdir()?;
+    let options = ocr_node::bench::BenchOptions {
+        nodes: args.nodes,
+        duration: std::time::Duration::from_secs(args.duration),
+        plugin,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(ocr_node::bench::run(&options, dir.path()))?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
 /// `ocr-node network ...`.
 #[derive(Subcommand)]
 pub enum NetworkCommand {
