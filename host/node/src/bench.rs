@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::node::NodeConfig;
 use crate::driver::DriverEvent;
 use crate::network_init::{self, InitOptions};
+use crate::storage::Durability;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -26,6 +27,8 @@ pub struct BenchOptions {
     pub duration: Duration,
     /// The median plugin component.
     pub plugin: std::path::PathBuf,
+    /// How durable the nodes' persists are.
+    pub durability: Durability,
 }
 
 /// Commit latency percentiles, in milliseconds.
@@ -58,6 +61,8 @@ pub struct BenchReport {
     pub peak_rss_mb: f64,
     /// How the nodes ran.
     pub mode: &'static str,
+    /// How durable each persist was.
+    pub durability: &'static str,
 }
 
 /// CPU seconds (user + system) this process has used, from /proc.
@@ -100,6 +105,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         delta_round_ms: 0,
         r_max: 1_000_000,
         liar: false,
+        durability: options.durability,
     })?;
     let (stop, shutdown) = watch::channel(false);
     let (events_tx, mut events) = mpsc::channel::<(usize, DriverEvent)>(65_536);
@@ -188,5 +194,9 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         cpu_seconds: cpu,
         peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
         mode: "one process, one tokio runtime, N nodes over QUIC on loopback",
+        durability: match options.durability {
+            Durability::Machine => "machine (fdatasync per persist)",
+            Durability::Process => "process (OS buffers per persist)",
+        },
     })
 }

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::network::{NetworkConfig, OracleEntry, PluginSection, Timing};
 use crate::keys::{KdfCost, NodeKeys, PublicKeys, SaveOptions};
+use crate::storage::Durability;
 
 /// What to create.
 #[derive(Clone, Debug)]
@@ -36,6 +37,8 @@ pub struct InitOptions {
     pub r_max: u64,
     /// Make the last node lie (report ten times the market).
     pub liar: bool,
+    /// How durable the nodes' persists are.
+    pub durability: Durability,
 }
 
 /// Where things were written.
@@ -163,7 +166,12 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         writeln!(text, "# Node {i} of a local {n}-node network made by `ocr-node network init`.")?;
         writeln!(text, "listen = \"{}\"", addresses[i])?;
         writeln!(text, "metrics_listen = \"{}\"", metrics[i])?;
-        writeln!(text, "data_dir = \"data\"\nplugin_dir = \"../plugins\"\nnetwork_config = \"../network.toml\"\n")?;
+        writeln!(text, "data_dir = \"data\"\nplugin_dir = \"../plugins\"\nnetwork_config = \"../network.toml\"")?;
+        let durability = match options.durability {
+            Durability::Machine => "machine",
+            Durability::Process => "process",
+        };
+        writeln!(text, "storage_durability = \"{durability}\"\n")?;
         writeln!(text, "[keys]\ndir = \"keys\"\npassword_file = \"password\"\n")?;
         writeln!(text, "[peers]")?;
         for (j, key) in public_keys.iter().enumerate() {

@@ -92,7 +92,7 @@ pub async fn run(
     let keys = NodeKeys::load(&config.keys_dir, &password)?;
     let public_keys = keys.public();
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("data_dir {}", config.data_dir.display()))?;
-    let storage = Arc::new(SledStorage::open(&config.data_dir.join("state"))?);
+    let storage = Arc::new(SledStorage::open_with(&config.data_dir.join("state"), config.storage_durability)?);
     let instance = network_config(&config, &storage)?;
     let public = Arc::new(instance.public.clone());
     let me = public

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use ocr_node::config::node::NodeConfig;
 use ocr_node::network_init::{self, InitOptions};
+use ocr_node::storage::Durability;
 
 /// `ocr-node run`.
 #[derive(Args)]
@@ -30,6 +31,18 @@ pub struct BenchArgs {
     /// The median plugin component (default: the built one).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
+    /// Persist durability: `machine` (fdatasync, survives power loss) or
+    /// `process` (survives a crash of the process only).
+    #[arg(long, default_value = "machine", value_parser = parse_durability)]
+    pub durability: Durability,
+}
+
+fn parse_durability(text: &str) -> Result<Durability, String> {
+    match text {
+        "machine" => Ok(Durability::Machine),
+        "process" => Ok(Durability::Process),
+        other => Err(format!("{other:?}: expected machine or process")),
+    }
 }
 
 /// Runs the benchmark and prints its JSON line.
@@ -43,6 +56,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         nodes: args.nodes,
         duration: std::time::Duration::from_secs(args.duration),
         plugin,
+        durability: args.durability,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(ocr_node::bench::run(&options, dir.path()))?;
@@ -148,6 +162,7 @@ pub fn network(command: NetworkCommand) -> Result<()> {
                 delta_round_ms,
                 r_max,
                 liar,
+                durability: Durability::Machine,
             })?;
             for (i, config) in layout.node_configs.iter().enumerate() {
                 println!("node {i}: ocr-node run --config {}", config.display());

@@ -123,6 +123,7 @@ fn network(dir: &Path) -> (Layout, Vec<Node>) {
         delta_round_ms: 50,
         r_max: 20,
         liar: true,
+        durability: ocr_node::storage::Durability::Machine,
     })
     .unwrap();
     let nodes = layout
@@ -204,6 +205,7 @@ fn four_processes_commit_survive_a_kill_and_refuse_a_stranger() {
         delta_round_ms: 50,
         r_max: 20,
         liar: false,
+        durability: ocr_node::storage::Durability::Machine,
     })
     .unwrap();
     let genuine = std::fs::read_to_string(&layout.network_config).unwrap();

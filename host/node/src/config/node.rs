@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::ConfigFileError;
 use crate::keys::PasswordSource;
 use crate::sources::SourceSpec;
+use crate::storage::Durability;
 
 /// Where the key password comes from.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -44,6 +45,8 @@ struct RawNodeConfig {
     chain_rpc: Option<String>,
     #[serde(default)]
     log_json: bool,
+    #[serde(default)]
+    storage_durability: Durability,
 }
 
 /// A validated node config with absolute paths.
@@ -75,6 +78,8 @@ pub struct NodeConfig {
     pub chain_rpc: Option<String>,
     /// JSON logs.
     pub log_json: bool,
+    /// How durable a persist is before the node goes on.
+    pub storage_durability: Durability,
 }
 
 impl NodeConfig {
@@ -140,6 +145,7 @@ impl NodeConfig {
             admin_listen: raw.admin_listen,
             chain_rpc: raw.chain_rpc,
             log_json: raw.log_json,
+            storage_durability: raw.storage_durability,
         })
     }
 }
