@@ -178,7 +178,7 @@ impl Walk {
 enum Fetched {
     Never,
     Value { text: String, at: Instant },
-    Failed { error: String, last_value_at: Option<Instant> },
+    Failed { error: String, last: Option<(String, Instant)> },
 }
 
 struct HttpSource {
@@ -195,6 +195,8 @@ impl HttpSource {
                 "source {name:?}: last value is {:.1}s old",
                 at.elapsed().as_secs_f64()
             ))),
+            // A failed fetch does not throw away a value that is still fresh.
+            Fetched::Failed { last: Some((text, at)), .. } if at.elapsed() <= self.max_age => Ok(text),
             Fetched::Failed { error, .. } => Err(DataSourceError::Unavailable(format!("source {name:?}: {error}"))),
             Fetched::Never => Err(DataSourceError::Unavailable(format!("source {name:?}: not fetched yet"))),
         }
@@ -349,12 +351,12 @@ async fn poll(name: String, fetch: HttpFetch, interval: Duration, state: Arc<Mut
             Ok(text) => Fetched::Value { text, at: Instant::now() },
             Err(error) => {
                 tracing::warn!(source = %name, %error, "data source fetch failed");
-                let last_value_at = match &*current {
-                    Fetched::Value { at, .. } => Some(*at),
-                    Fetched::Failed { last_value_at, .. } => *last_value_at,
+                let last = match &*current {
+                    Fetched::Value { text, at } => Some((text.clone(), *at)),
+                    Fetched::Failed { last, .. } => last.clone(),
                     Fetched::Never => None,
                 };
-                Fetched::Failed { error, last_value_at }
+                Fetched::Failed { error, last }
             }
         };
     }
