@@ -13,6 +13,33 @@ pub type Signature = [u8; 64];
 /// An Ed25519 public key.
 pub type PublicKey = [u8; 32];
 
+/// Public keys already decompressed on this thread. Decompressing a key
+/// (a square root in the field) costs about a fifth of a verification, and an
+/// oracle verifies the same n keys over and over. Bounded: a thread that sees
+/// more keys than this starts over.
+const DECOMPRESSED_KEYS: usize = 256;
+
+thread_local! {
+    static KEYS: std::cell::RefCell<std::collections::HashMap<PublicKey, Option<VerifyingKey>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The decompressed key, or `None` for bytes that are not a curve point.
+fn decompressed(public_key: &PublicKey) -> Option<VerifyingKey> {
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some(key) = keys.get(public_key) {
+            return *key;
+        }
+        if keys.len() >= DECOMPRESSED_KEYS {
+            keys.clear();
+        }
+        let key = VerifyingKey::from_bytes(public_key).ok();
+        keys.insert(*public_key, key);
+        key
+    })
+}
+
 /// The bytes actually signed for a payload.
 fn signed_bytes(payload: &[u8]) -> [u8; 36] {
     let mut out = [0u8; 36];
@@ -53,7 +80,7 @@ impl std::fmt::Debug for OffchainKey {
 /// verification: malleable or small-order encodings are rejected, so a
 /// signature verifies on every node or on none.
 pub fn verify(public_key: &PublicKey, payload: &[u8], signature: &Signature) -> bool {
-    let valid = VerifyingKey::from_bytes(public_key).is_ok_and(|key| {
+    let valid = decompressed(public_key).is_some_and(|key| {
         key.verify_strict(&signed_bytes(payload), &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
     });
     if !valid {

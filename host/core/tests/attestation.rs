@@ -105,11 +105,15 @@ fn invalid_signatures_do_not_count_and_serving_is_once_per_requester() {
     let (seq_nr, report) = (3, b"r".to_vec());
     me.on_committed(net.commit(seq_nr, b"o"));
     me.on_reports(seq_nr, Some(vec![ReportPlus::new(report.clone())]));
-    // Oracle 2 signs the wrong report; oracle 1 uses oracle 3's key.
+    // Oracle 2 signs the wrong report; oracle 1 uses oracle 3's key. Both
+    // are dropped and counted (the counter is process-wide, so other tests
+    // may add to it, never subtract).
+    let invalid_before = ocr_core::verification_stats::invalid_signatures();
     let wrong = net.report_signatures(2, seq_nr, b"other");
     assert!(me.on_report_signatures(2, seq_nr, wrong).is_empty());
     let stolen = net.report_signatures(3, seq_nr, &report);
     assert!(me.on_report_signatures(1, seq_nr, stolen).is_empty());
+    assert!(ocr_core::verification_stats::invalid_signatures() >= invalid_before + 2);
     // Our own signature arrives by loopback: still only one valid signer.
     assert!(me.on_report_signatures(0, seq_nr, net.report_signatures(0, seq_nr, &report)).is_empty());
     let attested = me.on_report_signatures(3, seq_nr, net.report_signatures(3, seq_nr, &report));
