@@ -29,6 +29,29 @@ use crate::queue::DropOldest;
 use crate::rate::PeerRateLimiter;
 use crate::transport::{Inbound, Transport};
 
+/// The endpoint's config, with a stateless-reset key derived from the peer
+/// key. A restarted node then answers packets of its previous incarnation's
+/// connections with resets its peers accept, so they drop the dead
+/// connection within a round trip instead of waiting for the idle timeout.
+/// The derivation is one-way: the reset key reveals nothing of the seed.
+fn endpoint_config(peer_seed: &[u8; 32]) -> quinn::EndpointConfig {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"ocr3 quic stateless reset key v1");
+    hasher.update(peer_seed);
+    let derived = hasher.finalize();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derived);
+    let mut config = quinn::EndpointConfig::new(Arc::new(key));
+    // quinn drops packets whose connection id its generator does not
+    // recognise before considering a reset; a generator keyed from the same
+    // derivation recognises the previous incarnation's ids.
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&derived[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+    config
+}
+
 /// Deadline of a handshake, a stream header and a write (anti-tarpitting).
 const IO_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -125,8 +148,15 @@ impl Network {
         let allowed = AllowedPeers::default();
         allowed.set(config.peers.iter().map(|(id, _)| *id));
         let server = identity::server_config(&identity, allowed)?;
-        let endpoint = quinn::Endpoint::server(server, config.listen)
-            .map_err(|e| NetError::Bind { address: config.listen, reason: e.to_string() })?;
+        let bind = |reason: String| NetError::Bind { address: config.listen, reason };
+        let socket = std::net::UdpSocket::bind(config.listen).map_err(|e| bind(e.to_string()))?;
+        let endpoint = quinn::Endpoint::new(
+            endpoint_config(&config.peer_seed),
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|e| bind(e.to_string()))?;
         let peers = config
             .peers
             .iter()
