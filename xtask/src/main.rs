@@ -143,10 +143,11 @@ fn test() -> Result<()> {
         "--faults",
         "all",
     ]))?;
-    run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    // The guest glue only exists for wasm: lint it there too.
     let meta = workspace_metadata()?;
     let root = PathBuf::from(meta["workspace_root"].as_str().context("no workspace root")?);
+    netns_test(&meta, &root)?;
+    run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The guest glue only exists for wasm: lint it there too.
     let mut wasm_clippy = cargo();
     wasm_clippy.args(["clippy", "--profile", "plugin", "--target", WASM_TARGET, "-p", "ocr-plugin-sdk"]);
     for c in plugin_crates(&meta, &root)? {
@@ -157,6 +158,21 @@ fn test() -> Result<()> {
     // match the sources (installs pinned solc-js and Foundry from npm).
     run(Command::new("bash").arg(root.join("contracts/run-tests.sh")))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))
+}
+
+/// Four node processes, each in its own network namespace, with latency and
+/// loss added in user space; needs root and iproute2, and says so when it
+/// cannot run rather than failing.
+fn netns_test(meta: &serde_json::Value, root: &std::path::Path) -> Result<()> {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let has_ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !(is_root && has_ip) {
+        eprintln!("xtask: skipping scripts/netns-test.sh (needs root and iproute2)");
+        return Ok(());
+    }
+    run(cargo().args(["build", "--release", "-p", "ocr-node", "-p", "netem-relay"]))?;
+    let target = meta["target_directory"].as_str().context("no target directory")?;
+    run(Command::new("bash").arg(root.join("scripts/netns-test.sh")).env("CARGO_TARGET_DIR", target))
 }
 
 fn demo(args: &[String]) -> Result<()> {
