@@ -1,62 +1,54 @@
-//! The median feed demo, at the stage the project is at: n oracles (4 by
-//! default, f = 1), each running its own sandboxed instance of the median
-//! wasm plugin on its own simulated price source (a shared random walk plus
-//! per-node noise; one node reports wild outliers). Each round the leader
-//! asks for observations, every oracle validates them and computes the
-//! outcome, and the demo checks that all oracles agree byte for byte before
-//! printing the report the network would sign. Networking, consensus and the
-//! chain replace the in-process loop as they land.
+//! The median feed demo: four oracle nodes (f = 1) talking QUIC on
+//! loopback, each running the sandboxed median wasm plugin over its own
+//! simulated price source (one shared market plus per-node noise; the last
+//! node reports ten times the market), attest reports and transmit them to
+//! the OCR3 aggregator contract, which verifies f+1 signatures and stores
+//! the median. By default the contract runs on an EVM embedded in this
+//! process (revm, the same bytecode); `--rpc-url` uses an external chain
+//! such as anvil instead. Every new on-chain answer is printed; the run ends
+//! with one JSON line.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use median::{MedianConfig, MedianOutcome, MedianReport};
-use ocr_plugin_api::Plugin;
-use ocr_plugin_host::{EngineOptions, PluginEngine};
-use ocr_plugin_sdk::{AttributedObservation, ConfigDigest, DataSourceError, DataSources, OutcomeContext, PluginConfig};
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use ocr_chain::{Address, Chain, EmbeddedChain, PrivateKeySigner, RpcChain, RpcOptions};
+use ocr_node::config::node::{EMBEDDED_CHAIN, NodeConfig};
+use ocr_node::driver::DriverEvent;
+use ocr_node::network_init::{self, InitOptions};
+use ocr_node::node::RunOptions;
+use ocr_node::sources;
+use ocr_node::storage::Durability;
+use tokio::sync::{mpsc, watch};
+
+/// anvil's first development key: the default owner on an external chain.
+const ANVIL_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 #[derive(Parser)]
-#[command(about = "Run the median feed demo")]
+#[command(about = "Run the median feed demo: 4 oracle nodes, QUIC, wasm plugin, aggregator contract")]
 struct Args {
-    /// Stop after this many rounds.
-    #[arg(long, default_value_t = 20)]
-    rounds: u64,
-    /// Number of oracles (f is the largest with 3f < n).
+    /// Stop after this many on-chain answers.
+    #[arg(long, default_value_t = 10)]
+    answers: u64,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    duration: u64,
+    /// Use this JSON-RPC endpoint (e.g. anvil) instead of the embedded EVM.
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// Hex private key of the account that deploys and configures the
+    /// contract on --rpc-url (default: anvil's first development key).
+    #[arg(long)]
+    owner_key: Option<String>,
+    /// Number of nodes (f is the largest with 3f < n).
     #[arg(long, default_value_t = 4)]
     nodes: u8,
-    /// Seed of the simulated market.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
     /// The median plugin component (default: `<target>/plugins/median.wasm`).
     #[arg(long)]
     plugin: Option<PathBuf>,
-    /// Simulated seconds between rounds.
-    #[arg(long, default_value_t = 5)]
-    round_seconds: u32,
-}
-
-/// A node's data sources: values the simulation sets before each round.
-#[derive(Default)]
-struct SimulatedSources(Mutex<BTreeMap<String, String>>);
-
-impl SimulatedSources {
-    fn set(&self, name: &str, value: i128) {
-        if let Ok(mut values) = self.0.lock() {
-            values.insert(name.to_owned(), value.to_string());
-        }
-    }
-}
-
-impl DataSources for SimulatedSources {
-    fn read(&self, name: &str) -> Result<String, DataSourceError> {
-        let values = self.0.lock().map_err(|_| DataSourceError::Unavailable("lock poisoned".into()))?;
-        values.get(name).cloned().ok_or_else(|| DataSourceError::Unknown(name.to_owned()))
-    }
 }
 
 fn default_plugin_path() -> Result<PathBuf> {
@@ -65,141 +57,163 @@ fn default_plugin_path() -> Result<PathBuf> {
     Ok(target.join("plugins").join("median.wasm"))
 }
 
-fn main() -> Result<()> {
+/// Gives `account` 100 ETH on an anvil-like chain.
+fn fund_on_anvil(rpc_url: &str, account: Address) -> Result<()> {
+    let request = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance",
+        "params": [account.to_string(), "0x56BC75E2D63100000"],
+    });
+    ureq::post(rpc_url).send_json(&request).with_context(|| {
+        format!("funding {account} with anvil_setBalance on {rpc_url} (fund the transmitters yourself on other chains)")
+    })?;
+    Ok(())
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     ensure!((4..=31).contains(&args.nodes), "--nodes must be between 4 and 31");
-    let n = args.nodes;
-    let f = (n - 1) / 3;
     let started = Instant::now();
-    let plugin_path = match args.plugin {
+    let plugin = match args.plugin {
         Some(p) => p,
         None => default_plugin_path()?,
     };
-    let engine = PluginEngine::new(EngineOptions::default())?;
-    let median = engine
-        .load_file(&plugin_path)
-        .with_context(|| format!("loading {} (build it with `cargo xtask plugins`)", plugin_path.display()))?;
-    println!(
-        "median feed: {n} oracles, f = {f}, plugin {} ({} bytes, sha256 {}…)",
-        plugin_path.display(),
-        median.component_info().size,
-        &median.component_info().sha256[..16]
-    );
+    ensure!(plugin.exists(), "{} is missing: build it with `cargo xtask plugins`", plugin.display());
 
-    let offchain = MedianConfig {
-        version: 1,
-        value_source: "eth-usd".into(),
-        juels_per_fee_coin_source: Some("link-eth".into()),
-        deviation_threshold_ppb: 2_000_000,
-        heartbeat_seconds: 60,
+    let (chain, rpc_url, owner): (Arc<dyn Chain>, String, PrivateKeySigner) = match &args.rpc_url {
+        None => {
+            let owner = ocr_chain::signer_from_bytes(&[0x42; 32])?;
+            (Arc::new(EmbeddedChain::new(31337)), EMBEDDED_CHAIN.to_owned(), owner)
+        }
+        Some(url) => {
+            let key = hex::decode(args.owner_key.as_deref().unwrap_or(ANVIL_KEY_0).trim_start_matches("0x"))?;
+            let key: [u8; 32] = key.try_into().map_err(|_| anyhow::anyhow!("--owner-key is not 32 bytes"))?;
+            let chain =
+                RpcChain::connect(url, RpcOptions::default()).await.with_context(|| format!("--rpc-url {url}"))?;
+            (Arc::new(chain), url.clone(), ocr_chain::signer_from_bytes(&key)?)
+        }
     };
-    let sources: Vec<Arc<SimulatedSources>> = (0..n).map(|_| Arc::new(SimulatedSources::default())).collect();
-    let mut oracles = Vec::new();
-    for oracle in 0..n {
-        let mut config = PluginConfig::for_tests(n, f, offchain.to_json().into_bytes());
-        config.oracle_id = oracle;
-        config.config_digest = ConfigDigest([0xd1; 32]);
-        oracles.push(median.instantiate(&config, sources[usize::from(oracle)].clone())?);
-    }
+    let contract = chain.deploy(&owner, 8, "ETH / USD").await.context("deploying the aggregator")?;
+    let start_block = chain.block_number().await?;
 
-    let mut market = StdRng::seed_from_u64(args.seed);
-    let mut price: i128 = 300_000_000_000; // $3000.00000000 (8 decimals)
-    let mut previous = Vec::new();
-    let (mut reports, mut last_answer, mut reference) = (0u64, None, 0i128);
-    let mut timestamp = 1_700_000_000u32;
-    for seq_nr in 1..=args.rounds {
-        // The market moves; honest nodes see it with a little noise, the last
-        // node reports nonsense.
-        price += price * i128::from(market.random_range(-40i32..=40)) / 10_000;
-        timestamp += args.round_seconds;
-        let mut honest = Vec::new();
-        for (i, s) in sources.iter().enumerate() {
-            let outlier = i == usize::from(n) - 1;
-            let value =
-                if outlier { price * 10 } else { price + price * i128::from(market.random_range(-5i32..=5)) / 100_000 };
-            if !outlier {
-                honest.push(value);
-            }
-            s.set("eth-usd", value);
-            s.set("link-eth", 4_500_000_000_000_000);
+    let dir = tempfile::tempdir()?;
+    let layout = network_init::init(&InitOptions {
+        nodes: args.nodes,
+        out: dir.path().to_path_buf(),
+        plugin: plugin.clone(),
+        // Report on a 0.05% move or every 10 s, so answers flow in a demo.
+        plugin_config: r#"{"version":1,"value_source":"eth-usd","juels_per_fee_coin_source":"link-eth","deviation_threshold_ppb":500000,"heartbeat_seconds":10}"#.to_owned(),
+        base_port: 0,
+        delta_round_ms: 500,
+        r_max: 40,
+        liar: true,
+        durability: Durability::Machine,
+        chain: Some((rpc_url.clone(), contract)),
+    })?;
+    let network: ocr_node::config::network::NetworkConfig =
+        toml::from_str(&std::fs::read_to_string(&layout.network_config)?)?;
+    let set_config = ocr_node::chain_setup::set_config_args(&network)?;
+    chain.set_config(contract, &owner, &set_config).await.context("setting the config")?;
+    if args.rpc_url.is_some() {
+        for key in &layout.public_keys {
+            fund_on_anvil(&rpc_url, key.transmitter_address)?;
         }
-        honest.sort_unstable();
-        reference = honest[honest.len() / 2];
-
-        let leader = usize::try_from(seq_nr % u64::from(n))?;
-        let ctx = OutcomeContext { seq_nr, previous_outcome: previous.clone(), epoch: 1, round: seq_nr };
-        let query = oracles[leader].query(&ctx)?;
-        let mut observations = Vec::new();
-        for (oracle, plugin) in oracles.iter_mut().enumerate() {
-            let mut observation = plugin.observation(&ctx, &query)?;
-            // The demo's oracles observe simulated time, so rounds advance
-            // faster than the wall clock: overwrite the timestamp field.
-            observation[1..5].copy_from_slice(&timestamp.to_be_bytes());
-            observations.push(AttributedObservation { observation, observer: u8::try_from(oracle)? });
-        }
-        let leader_plugin = &mut oracles[leader];
-        let mut valid = Vec::new();
-        // Like a leader that waits out DeltaGrace, take every valid observation.
-        for ao in observations {
-            if leader_plugin.validate_observation(&ctx, &query, &ao).is_ok() {
-                valid.push(ao);
-            }
-        }
-        if !leader_plugin.observation_quorum(&ctx, &query, &valid)? {
-            bail!("round {seq_nr}: no observation quorum");
-        }
-        // Every oracle checks the proposal and computes the outcome itself.
-        let mut outcomes = Vec::new();
-        for plugin in oracles.iter_mut() {
-            for ao in &valid {
-                plugin.validate_observation(&ctx, &query, ao)?;
-            }
-            outcomes.push(plugin.outcome(&ctx, &query, &valid)?);
-        }
-        ensure!(outcomes.windows(2).all(|w| w[0] == w[1]), "round {seq_nr}: oracles disagree on the outcome");
-        let outcome = outcomes.swap_remove(0);
-        let decoded = MedianOutcome::decode(&outcome).map_err(anyhow::Error::msg)?;
-        let mut all_reports = Vec::new();
-        for plugin in oracles.iter_mut() {
-            all_reports.push(plugin.reports(seq_nr, &outcome)?);
-        }
-        ensure!(all_reports.windows(2).all(|w| w[0] == w[1]), "round {seq_nr}: oracles disagree on the reports");
-        match all_reports[0].first() {
-            Some(report) => {
-                let r = MedianReport::decode(&report.report).map_err(anyhow::Error::msg)?;
-                let answer = r.median().unwrap_or_default();
-                // With at most f liars among 2f+1 or more values, the median
-                // lies within the honest values.
-                let honest_range = honest[0]..=honest[honest.len() - 1];
-                ensure!(
-                    honest_range.contains(&answer),
-                    "round {seq_nr}: median {answer} outside the honest range {honest_range:?}"
-                );
-                reports += 1;
-                last_answer = r.median();
-                println!(
-                    "seq_nr {seq_nr:>3}  leader {leader}  {:?}: median {} (reference {reference}) from oracles {:?}, report {} bytes",
-                    decoded.decision,
-                    r.median().unwrap_or_default(),
-                    r.observers,
-                    report.report.len()
-                );
-            }
-            None => println!(
-                "seq_nr {seq_nr:>3}  leader {leader}  no report: median {} within the deviation band",
-                decoded.median().unwrap_or_default()
-            ),
-        }
-        previous = outcome;
     }
+    let transmitter_ids: BTreeMap<Address, usize> =
+        layout.public_keys.iter().enumerate().map(|(i, k)| (k.transmitter_address, i)).collect();
+    let market = NodeConfig::load(&layout.node_configs[0])?.sources.get("eth-usd").cloned().context("no market")?;
+    println!(
+        "median feed: {} nodes (f = {}) over QUIC, plugin {}, aggregator {contract} on {}",
+        args.nodes,
+        (args.nodes - 1) / 3,
+        plugin.display(),
+        args.rpc_url.as_deref().unwrap_or("the embedded EVM (revm)")
+    );
+    println!("node {} reports ten times the market; the median ignores it\n", args.nodes - 1);
+
+    let (stop, shutdown) = watch::channel(false);
+    let (events_tx, mut events) = mpsc::channel::<DriverEvent>(4096);
+    let mut nodes = Vec::new();
+    for (i, file) in layout.node_configs.iter().enumerate() {
+        let config = NodeConfig::load(file)?;
+        let options = RunOptions { events: (i == 0).then(|| events_tx.clone()), chain: Some(chain.clone()) };
+        let shutdown = shutdown.clone();
+        nodes.push(tokio::spawn(async move { ocr_node::node::run(config, options, shutdown).await }));
+    }
+    drop(events_tx);
+
+    let mut signers: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut seen = 0usize;
+    let mut answers = 0u64;
+    let mut first_answer: Option<f64> = None;
+    let (mut last_seq_nr, mut last_answer, mut reference) = (0u64, None::<String>, None::<i128>);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.duration);
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    while answers < args.answers {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            Some(event) = events.recv() => {
+                if let DriverEvent::Attested(report) = event {
+                    signers.insert(report.seq_nr, report.signatures.iter().map(|(s, _)| *s).collect());
+                    while signers.len() > 256 {
+                        signers.pop_first();
+                    }
+                }
+            }
+            _ = poll.tick() => {
+                let transmissions = chain.transmissions_since(contract, start_block).await?;
+                for t in transmissions.iter().skip(seen) {
+                    answers += 1;
+                    first_answer.get_or_insert(started.elapsed().as_secs_f64());
+                    let at = UNIX_EPOCH + Duration::from_secs(u64::from(t.observations_timestamp));
+                    reference = sources::market_value(&market, at);
+                    let signed_by = signers.get(&t.seq_nr).cloned().unwrap_or_default();
+                    let transmitter = transmitter_ids.get(&t.transmitter).map_or("?".to_owned(), |i| i.to_string());
+                    println!(
+                        "seq_nr {:>4}  answer {:>14}  market {:>14}  observers {:?}  signers {:?}  transmitter {}",
+                        t.seq_nr,
+                        t.answer,
+                        reference.map_or("?".to_owned(), |r| r.to_string()),
+                        t.observers,
+                        signed_by,
+                        transmitter,
+                    );
+                    last_seq_nr = t.seq_nr;
+                    last_answer = Some(t.answer.to_string());
+                }
+                seen = transmissions.len();
+            }
+        }
+    }
+    let _ = stop.send(true);
+    for node in nodes {
+        node.await??;
+    }
+    let onchain = chain.latest_round_data(contract).await?;
+    let seconds = started.elapsed().as_secs_f64();
     let summary = serde_json::json!({
-        "rounds": args.rounds,
-        "reports": reports,
-        "last_seq_nr": args.rounds,
-        "last_answer": last_answer.map(|a| a.to_string()),
-        "reference_median": reference.to_string(),
-        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "onchain_answers": answers,
+        "last_seq_nr": last_seq_nr,
+        "last_answer": last_answer,
+        "reference_median": reference.map(|r| r.to_string()),
+        "latest_round_answer": onchain.map(|r| r.answer.to_string()),
+        "seconds_to_first_answer": first_answer,
+        "answers_per_minute": first_answer.filter(|_| answers > 1).map(|first| (answers - 1) as f64 * 60.0 / (seconds - first).max(1e-9)),
+        "seconds": seconds,
+        "finished_at": now_unix(),
     });
     println!("{summary}");
+    ensure!(answers > 0, "no answer reached the chain in {} s", args.duration);
     Ok(())
 }

@@ -106,6 +106,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         r_max: 1_000_000,
         liar: false,
         durability: options.durability,
+        chain: None,
     })?;
     let (stop, shutdown) = watch::channel(false);
     let (events_tx, mut events) = mpsc::channel::<(usize, DriverEvent)>(65_536);
@@ -122,7 +123,9 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
             }
         });
         let shutdown = shutdown.clone();
-        nodes.push(tokio::spawn(async move { crate::node::run(config, Some(tx), shutdown).await }));
+        nodes.push(tokio::spawn(async move {
+            crate::node::run(config, crate::node::RunOptions { events: Some(tx), chain: None }, shutdown).await
+        }));
     }
     drop(events_tx);
 

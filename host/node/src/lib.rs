@@ -4,12 +4,15 @@
 //! the benchmark and tests run nodes through it in one process.
 
 pub mod bench;
+pub mod chain_setup;
 pub mod config;
 pub mod driver;
 pub mod keys;
 pub mod metrics;
 pub mod network_init;
 pub mod node;
+pub mod plugin_setup;
 pub mod plugin_worker;
 pub mod sources;
 pub mod storage;
+pub mod transmitter;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use ocr_node::keys;
 
+mod contract_cmd;
 mod keys_cmd;
 mod plugin_cmd;
 mod run_cmd;
@@ -29,6 +30,11 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run N nodes in this process over QUIC on loopback and measure them.
     Bench(run_cmd::BenchArgs),
+    /// Deploy and configure the aggregator contract.
+    Contract {
+        #[command(subcommand)]
+        command: contract_cmd::ContractCommand,
+    },
     /// Set up networks of nodes.
     Network {
         #[command(subcommand)]
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys_cmd::run(command),
         Command::Run(args) => run_cmd::run(args),
         Command::Bench(args) => run_cmd::bench(args),
+        Command::Contract { command } => contract_cmd::run(command),
         Command::Network { command } => run_cmd::network(command),
         Command::Plugin { command } => plugin_cmd::run(command),
     };

@@ -44,6 +44,13 @@ pub struct RefusedLabels {
     pub peer: u8,
 }
 
+/// Labels of transmission outcomes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransmitLabels {
+    /// included, already_on_chain, stale, reverted, failed or invalid.
+    pub result: &'static str,
+}
+
 /// Buckets for latencies in seconds: 0.5 ms to ~16 s.
 fn latency_buckets() -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(0.000_5, 2.0, 16)
@@ -72,6 +79,8 @@ pub struct NodeMetrics {
     pub transmissions: Counter,
     /// Inbound messages the core refused before signature work.
     pub refused: Family<RefusedLabels, Counter>,
+    /// Transmissions by outcome on chain.
+    pub transmit_results: Family<TransmitLabels, Counter>,
     /// Signatures (offchain or onchain) that failed verification.
     pub invalid_signatures: Counter,
     /// 1 when the node is up and its protocol instance runs.
@@ -92,6 +101,7 @@ impl Default for NodeMetrics {
             transmissions: Counter::default(),
             refused: Family::default(),
             invalid_signatures: Counter::default(),
+            transmit_results: Family::default(),
             up: Gauge::default(),
         }
     }
@@ -112,6 +122,7 @@ impl NodeMetrics {
         ocr.register("transmissions", "Reports this node transmitted", self.transmissions.clone());
         ocr.register("messages_refused", "Inbound messages refused before signature work", self.refused.clone());
         ocr.register("invalid_signatures", "Signatures that failed verification", self.invalid_signatures.clone());
+        ocr.register("transmit_results", "Transmissions by outcome on chain", self.transmit_results.clone());
         ocr.register("up", "1 while the protocol instance runs", self.up.clone());
     }
 }

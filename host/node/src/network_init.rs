@@ -39,6 +39,10 @@ pub struct InitOptions {
     pub liar: bool,
     /// How durable the nodes' persists are.
     pub durability: Durability,
+    /// A chain the nodes read their config from and transmit to:
+    /// (JSON-RPC URL, aggregator address). Each node then gets a `[chain]`
+    /// section and a `secret` file with the shared secret.
+    pub chain: Option<(String, alloy_primitives::Address)>,
 }
 
 /// Where things were written.
@@ -124,7 +128,8 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         f,
         shared_secret: hex::encode(secret),
         development,
-        onchain_config: String::new(),
+        // Answers anywhere in int192: the demo's market has no bounds.
+        onchain_config: hex::encode(ocr_chain::encode_onchain_config(ocr_chain::I192::MIN, ocr_chain::I192::MAX)),
         timing: Timing {
             delta_progress_ms: 2000,
             delta_resend_ms: 2000,
@@ -181,6 +186,13 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         }
         writeln!(text)?;
         text.push_str(&market(options.liar && i == usize::from(n) - 1));
+        if let Some((rpc_url, contract)) = &options.chain {
+            write_private(&dir.join("secret"), &hex::encode(secret))?;
+            writeln!(
+                text,
+                "\n[chain]\nrpc_url = \"{rpc_url}\"\ncontract = \"{contract}\"\nshared_secret_file = \"secret\""
+            )?;
+        }
         let file = dir.join("node.toml");
         std::fs::write(&file, text)?;
         node_configs.push(file);

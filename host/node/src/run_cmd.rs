@@ -93,6 +93,13 @@ pub enum NetworkCommand {
         /// Make the last node report ten times the market.
         #[arg(long)]
         liar: bool,
+        /// Read the config from this chain and transmit to it (needs
+        /// --contract).
+        #[arg(long, requires = "contract")]
+        rpc_url: Option<String>,
+        /// The aggregator (with --rpc-url).
+        #[arg(long, requires = "rpc_url")]
+        contract: Option<alloy_primitives::Address>,
     },
 }
 
@@ -119,7 +126,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        ocr_node::node::run(config, None, shutdown).await
+        ocr_node::node::run(config, ocr_node::node::RunOptions::default(), shutdown).await
     })
 }
 
@@ -148,7 +155,18 @@ async fn wait_for_signal() {
 /// `ocr-node network ...`.
 pub fn network(command: NetworkCommand) -> Result<()> {
     match command {
-        NetworkCommand::Init { nodes, out, plugin, plugin_config, base_port, delta_round_ms, r_max, liar } => {
+        NetworkCommand::Init {
+            nodes,
+            out,
+            plugin,
+            plugin_config,
+            base_port,
+            delta_round_ms,
+            r_max,
+            liar,
+            rpc_url,
+            contract,
+        } => {
             let plugin = match plugin {
                 Some(p) => p,
                 None => default_plugin_path()?,
@@ -163,6 +181,7 @@ pub fn network(command: NetworkCommand) -> Result<()> {
                 r_max,
                 liar,
                 durability: Durability::Machine,
+                chain: rpc_url.zip(contract),
             })?;
             for (i, config) in layout.node_configs.iter().enumerate() {
                 println!("node {i}: ocr-node run --config {}", config.display());

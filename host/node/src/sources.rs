@@ -128,6 +128,22 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The honest market a random-walk source follows at time `at` (without
+/// any node's noise or bias): the reference a demo compares answers with.
+pub fn market_value(spec: &SourceSpec, at: SystemTime) -> Option<i128> {
+    let SourceSpec::RandomWalk { start, step_ppm, step_ms, seed, .. } = spec else { return None };
+    let walk = Walk {
+        start: *start,
+        step_ppm: *step_ppm,
+        step_ms: (*step_ms).max(1),
+        seed: *seed,
+        noise_ppm: 0,
+        bias_ppm: 0,
+        at: Mutex::new((0, i128::from(*start))),
+    };
+    Some(walk.read(at))
+}
+
 /// The walk's value at step `k`, cached so that each read costs at most the
 /// steps taken since the previous read.
 struct Walk {

@@ -25,6 +25,7 @@ fn generated(dir: &Path) -> (String, String) {
         r_max: 20,
         liar: false,
         durability: Durability::Machine,
+        chain: None,
     })
     .unwrap();
     (
@@ -59,7 +60,12 @@ fn generated_configs_parse_and_mistakes_name_file_and_field() {
         (node.replacen("[peers]\n\"", "[peers]\n\"zz", 1), "peers."),
         (node.replace("step_ppm = 300", "step_ppm = 900000"), "sources.eth-usd"),
         (node.replace("kind = \"random_walk\"", "kind = \"carrier_pigeon\""), "carrier_pigeon"),
-        (format!("{node}\nchain_rpc = \"ftp://x\"\n"), "chain_rpc"),
+        (
+            format!(
+                "{node}\n[chain]\nrpc_url = \"ftp://x\"\ncontract = \"0x0000000000000000000000000000000000000001\"\nshared_secret_file = \"s\"\n"
+            ),
+            "chain.rpc_url",
+        ),
     ];
     for (text, field) in cases {
         let error = node_error(&text);

@@ -124,6 +124,7 @@ fn network(dir: &Path) -> (Layout, Vec<Node>) {
         r_max: 20,
         liar: true,
         durability: ocr_node::storage::Durability::Machine,
+        chain: None,
     })
     .unwrap();
     let nodes = layout
@@ -206,6 +207,7 @@ fn four_processes_commit_survive_a_kill_and_refuse_a_stranger() {
         r_max: 20,
         liar: false,
         durability: ocr_node::storage::Durability::Machine,
+        chain: None,
     })
     .unwrap();
     let genuine = std::fs::read_to_string(&layout.network_config).unwrap();

@@ -110,14 +110,23 @@ pub struct NetworkConfig {
     pub oracles: Vec<OracleEntry>,
 }
 
-/// What the digest binds besides the onchain fields.
-#[derive(Serialize)]
-struct OffchainConfig<'a> {
-    timing: &'a Timing,
-    plugin: &'a PluginSection,
-    offchain_public_keys: Vec<&'a str>,
-    peer_ids: Vec<&'a str>,
-    shared_secret_sha256: String,
+/// The offchain config as the contract stores it (canonical JSON): what the
+/// digest binds besides the onchain fields.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffchainConfig {
+    /// Timers.
+    pub timing: Timing,
+    /// The plugin.
+    pub plugin: PluginSection,
+    /// Ed25519 consensus keys, by oracle id.
+    pub offchain_public_keys: Vec<String>,
+    /// Ed25519 peer keys, by oracle id.
+    pub peer_ids: Vec<String>,
+    /// sha256 of the shared secret, which travels outside the chain.
+    pub shared_secret_sha256: String,
+    /// Development strictness (short timers allowed).
+    pub development: bool,
 }
 
 /// A network config checked and turned into what the node runs.
@@ -161,13 +170,71 @@ impl NetworkConfig {
     pub fn offchain_config(&self) -> Result<Vec<u8>, (String, String)> {
         let secret: [u8; 16] = hex_array(&self.shared_secret).map_err(|e| ("shared_secret".to_owned(), e))?;
         let offchain = OffchainConfig {
-            timing: &self.timing,
-            plugin: &self.plugin,
-            offchain_public_keys: self.oracles.iter().map(|o| o.offchain_public_key.as_str()).collect(),
-            peer_ids: self.oracles.iter().map(|o| o.peer_id.as_str()).collect(),
+            timing: self.timing.clone(),
+            plugin: self.plugin.clone(),
+            offchain_public_keys: self.oracles.iter().map(|o| o.offchain_public_key.clone()).collect(),
+            peer_ids: self.oracles.iter().map(|o| o.peer_id.clone()).collect(),
             shared_secret_sha256: hex::encode(Sha256::digest(secret)),
+            development: self.development,
         };
         serde_json::to_vec(&offchain).map_err(|e| ("".to_owned(), e.to_string()))
+    }
+
+    /// The network config a contract's config amounts to, given the shared
+    /// secret (which the chain only knows by its sha256).
+    pub fn from_contract(contract: &ContractConfig, shared_secret: &[u8; 16]) -> Result<Self, (String, String)> {
+        let field = |name: &str, what: String| (name.to_owned(), what);
+        if contract.offchain_config_version != OFFCHAIN_CONFIG_VERSION {
+            return Err(field(
+                "offchain_config_version",
+                format!("{} is not the supported {OFFCHAIN_CONFIG_VERSION}", contract.offchain_config_version),
+            ));
+        }
+        let offchain: OffchainConfig = serde_json::from_slice(&contract.offchain_config)
+            .map_err(|e| field("offchain_config", format!("not this node's offchain config: {e}")))?;
+        if offchain.shared_secret_sha256 != hex::encode(Sha256::digest(shared_secret)) {
+            return Err(field("shared_secret", "does not match the sha256 the contract's config names".into()));
+        }
+        let n = contract.signers.len();
+        if offchain.offchain_public_keys.len() != n || offchain.peer_ids.len() != n || contract.transmitters.len() != n
+        {
+            return Err(field("oracles", "signers, transmitters, offchain keys and peer ids differ in number".into()));
+        }
+        let oracles = (0..n)
+            .map(|i| OracleEntry {
+                offchain_public_key: offchain.offchain_public_keys[i].clone(),
+                onchain_signer: Address::from(contract.signers[i]),
+                peer_id: offchain.peer_ids[i].clone(),
+                transmitter: Address::from(contract.transmitters[i]),
+            })
+            .collect();
+        Ok(Self {
+            chain_id: contract.chain_id,
+            contract: Address::from(contract.contract),
+            config_count: contract.config_count,
+            f: contract.f,
+            shared_secret: hex::encode(shared_secret),
+            development: offchain.development,
+            onchain_config: hex::encode(&contract.onchain_config),
+            timing: offchain.timing,
+            plugin: offchain.plugin,
+            oracles,
+        })
+    }
+
+    /// The instance of a contract's config. The digest is the contract's
+    /// own (recomputed from what it stores), whatever byte-level choices
+    /// the tool that set the config made.
+    pub fn instance_from_contract(
+        contract: &ContractConfig,
+        shared_secret: &[u8; 16],
+    ) -> Result<Instance, (String, String)> {
+        let network = Self::from_contract(contract, shared_secret)?;
+        let mut instance = network.instance()?;
+        instance.public.config_digest = contract.digest();
+        instance.contract = contract.clone();
+        instance.source_text = toml::to_string(&network).map_err(|e| ("(config)".to_owned(), e.to_string()))?;
+        Ok(instance)
     }
 
     /// The checked instance, or the failing field and why.

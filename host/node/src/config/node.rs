@@ -27,6 +27,40 @@ pub struct KeysSection {
     pub password_env: Option<String>,
 }
 
+/// `[chain]`: the contract the network's config and reports live in.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct RawChainSection {
+    rpc_url: String,
+    contract: alloy_primitives::Address,
+    shared_secret_file: PathBuf,
+    #[serde(default = "default_poll_ms")]
+    config_poll_ms: u64,
+}
+
+fn default_poll_ms() -> u64 {
+    5_000
+}
+
+/// The `rpc_url` of a node whose chain is an EVM in its own process (the
+/// demo's): whoever runs the node hands it the chain.
+pub const EMBEDDED_CHAIN: &str = "embedded";
+
+/// The chain settings of a node that reads its config from a contract and
+/// transmits reports to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainSettings {
+    /// The JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The aggregator contract.
+    pub contract: alloy_primitives::Address,
+    /// The file holding the shared secret (32 hex digits), which the chain
+    /// only knows by its sha256.
+    pub shared_secret_file: PathBuf,
+    /// How often to look for a new config.
+    pub config_poll: std::time::Duration,
+}
+
 /// The node TOML, as written.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +76,7 @@ struct RawNodeConfig {
     sources: BTreeMap<String, SourceSpec>,
     metrics_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
-    chain_rpc: Option<String>,
+    chain: Option<RawChainSection>,
     #[serde(default)]
     log_json: bool,
     #[serde(default)]
@@ -74,8 +108,9 @@ pub struct NodeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// The admin API, when set.
     pub admin_listen: Option<SocketAddr>,
-    /// A JSON-RPC endpoint, when the node has a chain.
-    pub chain_rpc: Option<String>,
+    /// The chain, when the node has one (else the network config file is
+    /// the config source and reports are not transmitted).
+    pub chain: Option<ChainSettings>,
     /// JSON logs.
     pub log_json: bool,
     /// How durable a persist is before the node goes on.
@@ -126,11 +161,32 @@ impl NodeConfig {
                 return Err(invalid(field, format!("{address} is already used by another listener")));
             }
         }
-        if let Some(url) = &raw.chain_rpc
-            && !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("ws://"))
-        {
-            return Err(invalid("chain_rpc", format!("{url:?} is not an http(s) or ws URL")));
-        }
+        let chain = match &raw.chain {
+            None => None,
+            Some(chain) => {
+                if !(chain.rpc_url.starts_with("http://")
+                    || chain.rpc_url.starts_with("https://")
+                    || chain.rpc_url == EMBEDDED_CHAIN)
+                {
+                    return Err(invalid(
+                        "chain.rpc_url",
+                        format!("{:?} is not an http(s) URL (or \"{EMBEDDED_CHAIN}\")", chain.rpc_url),
+                    ));
+                }
+                if chain.contract == alloy_primitives::Address::ZERO {
+                    return Err(invalid("chain.contract", "is the zero address".into()));
+                }
+                if !(100..=3_600_000).contains(&chain.config_poll_ms) {
+                    return Err(invalid("chain.config_poll_ms", "must be between 100 and 3600000".into()));
+                }
+                Some(ChainSettings {
+                    rpc_url: chain.rpc_url.clone(),
+                    contract: chain.contract,
+                    shared_secret_file: resolve(&chain.shared_secret_file),
+                    config_poll: std::time::Duration::from_millis(chain.config_poll_ms),
+                })
+            }
+        };
         Ok(Self {
             file: file.to_path_buf(),
             listen: raw.listen,
@@ -143,7 +199,7 @@ impl NodeConfig {
             sources: raw.sources,
             metrics_listen: raw.metrics_listen,
             admin_listen: raw.admin_listen,
-            chain_rpc: raw.chain_rpc,
+            chain,
             log_json: raw.log_json,
             storage_durability: raw.storage_durability,
         })
