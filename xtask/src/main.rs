@@ -126,7 +126,13 @@ fn build_plugins() -> Result<PathBuf> {
 
 fn test() -> Result<()> {
     build_plugins()?;
-    run(cargo().args(["test", "--release", "--workspace", "--all-targets"]))?;
+    let meta = workspace_metadata()?;
+    let root = PathBuf::from(meta["workspace_root"].as_str().context("no workspace root")?);
+    // Solidity first: Foundry tests and the check that the committed
+    // artifacts match the sources. It installs pinned solc-js, forge and
+    // anvil from npm, and the Rust end-to-end test needs that anvil.
+    run(Command::new("bash").arg(root.join("contracts/run-tests.sh")))?;
+    run(cargo().args(["test", "--release", "--workspace", "--all-targets"]).env("OCR_REQUIRE_ANVIL", "1"))?;
     run(cargo().args(["test", "--release", "--workspace", "--doc"]))?;
     // The simulator over every fault class: 510 seeded scenarios, mostly
     // n = 4 with some n = 7 and 10. Any violation fails the run.
@@ -143,8 +149,6 @@ fn test() -> Result<()> {
         "--faults",
         "all",
     ]))?;
-    let meta = workspace_metadata()?;
-    let root = PathBuf::from(meta["workspace_root"].as_str().context("no workspace root")?);
     netns_test(&meta, &root)?;
     run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The guest glue only exists for wasm: lint it there too.
@@ -154,9 +158,6 @@ fn test() -> Result<()> {
         wasm_clippy.args(["-p", &c.package]);
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;
-    // Solidity: Foundry tests and the check that the committed artifacts
-    // match the sources (installs pinned solc-js and Foundry from npm).
-    run(Command::new("bash").arg(root.join("contracts/run-tests.sh")))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))
 }
 
