@@ -601,21 +601,26 @@ fn seeds(l: &MessageLimits) -> Vec<(String, Message)> {
     out
 }
 
-/// The seed corpus of `fuzz/corpus/decode_message` holds valid inputs of the
-/// fuzz target (`[kind][n selector][body]`). With `OCR_WRITE_FUZZ_CORPUS=1`
-/// this test (re)writes it first; always, it checks every file still
-/// decodes, so a format change cannot leave stale seeds behind.
+/// The corpus of `fuzz/corpus/decode_message` holds the named seeds below,
+/// valid inputs of the fuzz target (`[kind][n selector][body]`), plus the
+/// inputs a fuzz run found and `scripts/fuzz.sh` merged in (mostly invalid
+/// ones, each reaching some error path). With `OCR_WRITE_FUZZ_CORPUS=1`
+/// this test (re)writes the seeds first; always, it checks every seed still
+/// decodes, so a format change cannot leave stale seeds behind, and runs the
+/// fuzz target's checks on every file, so the corpus doubles as a
+/// regression suite.
 #[test]
 fn fuzz_seed_corpus_is_valid() {
     let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let messages = fuzz.join("decode_message");
     let storage = fuzz.join("decode_storage");
+    let seeds = seeds(&fuzz_limits(4));
     if std::env::var_os("OCR_WRITE_FUZZ_CORPUS").is_some() {
         std::fs::create_dir_all(&messages).unwrap();
         std::fs::create_dir_all(&storage).unwrap();
-        for (name, m) in seeds(&fuzz_limits(4)) {
-            let mut input = vec![u8::from(MessageKind::of(&m)), 0];
-            input.extend(wire::encode(&m));
+        for (name, m) in &seeds {
+            let mut input = vec![u8::from(MessageKind::of(m)), 0];
+            input.extend(wire::encode(m));
             std::fs::write(messages.join(name), input).unwrap();
         }
         let mut certificate = vec![0];
@@ -625,16 +630,37 @@ fn fuzz_seed_corpus_is_valid() {
         pacemaker.extend(wire::encode_pacemaker(&PacemakerState { epoch: 3, highest_sent_wish: 4 }));
         std::fs::write(storage.join("pacemaker"), pacemaker).unwrap();
     }
-    let mut count = 0;
-    for entry in std::fs::read_dir(&messages).unwrap() {
-        let input = std::fs::read(entry.unwrap().path()).unwrap();
-        let [kind, n, body @ ..] = input.as_slice() else { panic!("short seed") };
+    for (name, _) in &seeds {
+        let input = std::fs::read(messages.join(name)).unwrap_or_else(|e| panic!("seed {name}: {e}"));
+        let [kind, n, body @ ..] = input.as_slice() else { panic!("short seed {name}") };
         let kind = MessageKind::from_u8(*kind).unwrap();
         let l = fuzz_limits(4 + usize::from(*n) % 28);
-        let m = wire::decode(kind, body, &l).unwrap();
+        let m = wire::decode(kind, body, &l).unwrap_or_else(|e| panic!("seed {name}: {e}"));
         assert_eq!(wire::encode(&m), body);
         assert!(input.len() <= 1024, "keep seeds small");
-        count += 1;
     }
-    assert!(count >= MessageKind::ALL.len());
+    // Every corpus file, as the fuzz target treats it.
+    for entry in std::fs::read_dir(&messages).unwrap() {
+        let input = std::fs::read(entry.unwrap().path()).unwrap();
+        let [kind, n, body @ ..] = input.as_slice() else { continue };
+        let Some(kind) = MessageKind::from_u8(*kind) else { continue };
+        let l = fuzz_limits(4 + usize::from(*n) % 28);
+        if let Ok(m) = wire::decode(kind, body, &l) {
+            assert_eq!(MessageKind::of(&m), kind);
+            assert_eq!(wire::encode(&m), body, "non-canonical body accepted");
+            assert!(body.len() <= wire::max_body_len(kind, &l), "body above the size bound accepted");
+        }
+    }
+    for entry in std::fs::read_dir(&storage).unwrap() {
+        let input = std::fs::read(entry.unwrap().path()).unwrap();
+        let [selector, record @ ..] = input.as_slice() else { continue };
+        if selector % 2 == 0 {
+            if let Ok(certificate) = wire::decode_certificate(record) {
+                assert_eq!(wire::encode_certificate(&certificate), record);
+            }
+        } else if let Ok(state) = wire::decode_pacemaker(record) {
+            assert_eq!(wire::encode_pacemaker(&state), record);
+        }
+    }
+    assert!(seeds.len() >= MessageKind::ALL.len());
 }

@@ -105,6 +105,26 @@ pub fn parse_frame_header(
     Ok((kind, len))
 }
 
+/// The frames of a recorded stream (what follows its stream header), each
+/// header checked as the network's reader checks it, so a fuzzer or a test
+/// drives the same checks without a socket. Stops at the first refused
+/// header, as the reader closes the connection there; a trailing partial
+/// frame is a stream cut short and is left out. Bodies are not decoded:
+/// that is `wire::decode`'s job, after rate limiting.
+pub fn split_frames<'a>(
+    mut bytes: &'a [u8],
+    limits: &MessageLimits,
+) -> Result<Vec<(MessageKind, &'a [u8])>, FrameError> {
+    let mut frames = Vec::new();
+    while let Some((header, rest)) = bytes.split_first_chunk::<FRAME_HEADER_LEN>() {
+        let (kind, len) = parse_frame_header(header, limits)?;
+        let Some((body, rest)) = rest.split_at_checked(len) else { break };
+        frames.push((kind, body));
+        bytes = rest;
+    }
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -148,5 +168,17 @@ mod tests {
         wrong = header;
         wrong[2..].copy_from_slice(&100_000u32.to_be_bytes());
         assert!(matches!(parse_frame_header(&wrong, &limits()), Err(FrameError::Oversized { .. })));
+    }
+
+    #[test]
+    fn a_recorded_stream_splits_into_frames_until_a_bad_header() {
+        let mut stream = frame(MessageKind::NewEpochWish, &[1; 8]);
+        stream.extend(frame(MessageKind::Observation, &[2; 5]));
+        let frames = split_frames(&stream, &limits()).unwrap();
+        assert_eq!(frames, vec![(MessageKind::NewEpochWish, &[1u8; 8][..]), (MessageKind::Observation, &[2u8; 5][..])]);
+        // A cut body is left out; a bad header after good frames refuses the stream.
+        assert_eq!(split_frames(&stream[..stream.len() - 1], &limits()).unwrap().len(), 1);
+        stream.extend([9, 1, 0, 0, 0, 0]);
+        assert_eq!(split_frames(&stream, &limits()), Err(FrameError::BadVersion(9)));
     }
 }
