@@ -17,6 +17,7 @@ use ocr_plugin_api::Plugin;
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::{ErrorLabels, MethodLabels, NodeMetrics, RefusedLabels};
+use crate::plugin_store::PluginUsage;
 use crate::plugin_worker::{self, Finished, PluginWorker};
 
 /// What the driver reports to whoever runs it (tests, the bench, the demo,
@@ -68,6 +69,8 @@ pub struct Driver<S: Storage, T: Transport> {
     pub metrics: NodeMetrics,
     /// Where events go, if anywhere.
     pub events: Option<mpsc::Sender<DriverEvent>>,
+    /// The plugin store's per-method counters of this plugin, if any.
+    pub usage: Option<Arc<PluginUsage>>,
 }
 
 /// Round starts not yet committed, for the latency histogram; bounded so a
@@ -84,6 +87,7 @@ struct Running<S: Storage, T: Transport> {
     metrics: NodeMetrics,
     plugin_name: String,
     events: Option<mpsc::Sender<DriverEvent>>,
+    usage: Option<Arc<PluginUsage>>,
     round_started: BTreeMap<u64, Instant>,
     me: u8,
     epoch: u64,
@@ -93,7 +97,7 @@ struct Running<S: Storage, T: Transport> {
 impl<S: Storage + 'static, T: Transport> Driver<S, T> {
     /// Runs until `shutdown` turns true or storage fails.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), DriverError> {
-        let Driver { setup, storage, transport, inbound, plugin, plugin_name, metrics, events } = self;
+        let Driver { setup, storage, transport, inbound, plugin, plugin_name, metrics, events, usage } = self;
         let digest = setup.config.config_digest;
         let me = setup.me;
         let persisted = storage.load(&digest).map_err(|e| DriverError::Storage(e.to_string()))?;
@@ -114,6 +118,7 @@ impl<S: Storage + 'static, T: Transport> Driver<S, T> {
             metrics,
             plugin_name,
             events,
+            usage,
             round_started: BTreeMap::new(),
             me,
             invalid_signatures_seen: ocr_core::verification_stats::invalid_signatures(),
@@ -183,6 +188,9 @@ impl<S: Storage, T: Transport> Running<S, T> {
         let method = finished.method.wit_name();
         let labels = MethodLabels { plugin: self.plugin_name.clone(), method };
         self.metrics.plugin_call_seconds.get_or_create(&labels).observe(finished.elapsed.as_secs_f64());
+        if let Some(usage) = &self.usage {
+            usage.record(finished.method, finished.elapsed, finished.error.is_some());
+        }
         if let Some(error) = &finished.error {
             tracing::warn!(
                 oracle = self.me,

@@ -51,6 +51,13 @@ pub struct TransmitLabels {
     pub result: &'static str,
 }
 
+/// Labels of plugin-store events.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginAddLabels {
+    /// added, present (already in the store) or refused.
+    pub result: &'static str,
+}
+
 /// Buckets for latencies in seconds: 0.5 ms to ~16 s.
 fn latency_buckets() -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(0.000_5, 2.0, 16)
@@ -85,6 +92,13 @@ pub struct NodeMetrics {
     pub invalid_signatures: Counter,
     /// 1 when the node is up and its protocol instance runs.
     pub up: Gauge,
+    /// 1 while the config names a plugin this node lacks (or cannot run):
+    /// the instance waits for it instead of running other code.
+    pub plugin_missing: Gauge,
+    /// Plugins added to the store, by result.
+    pub plugin_adds: Family<PluginAddLabels, Counter>,
+    /// Protocol instances started (the first, and one per config switch).
+    pub instances_started: Counter,
 }
 
 impl Default for NodeMetrics {
@@ -103,6 +117,9 @@ impl Default for NodeMetrics {
             invalid_signatures: Counter::default(),
             transmit_results: Family::default(),
             up: Gauge::default(),
+            plugin_missing: Gauge::default(),
+            plugin_adds: Family::default(),
+            instances_started: Counter::default(),
         }
     }
 }
@@ -124,6 +141,13 @@ impl NodeMetrics {
         ocr.register("invalid_signatures", "Signatures that failed verification", self.invalid_signatures.clone());
         ocr.register("transmit_results", "Transmissions by outcome on chain", self.transmit_results.clone());
         ocr.register("up", "1 while the protocol instance runs", self.up.clone());
+        ocr.register(
+            "plugin_missing",
+            "1 while the config names a plugin this node lacks",
+            self.plugin_missing.clone(),
+        );
+        ocr.register("plugin_adds", "Plugins added to the store, by result", self.plugin_adds.clone());
+        ocr.register("instances_started", "Protocol instances started", self.instances_started.clone());
     }
 }
 

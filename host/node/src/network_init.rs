@@ -56,6 +56,8 @@ pub struct Layout {
     pub public_keys: Vec<PublicKeys>,
     /// Each node's QUIC address.
     pub addresses: Vec<SocketAddr>,
+    /// Each node's admin API address (its token is in `node-<i>/admin-token`).
+    pub admin: Vec<SocketAddr>,
 }
 
 /// The market every node observes, as a TOML table.
@@ -93,29 +95,34 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         format!("reading the plugin {} (build it with `cargo xtask plugins`)", options.plugin.display())
     })?;
     let plugin_sha256 = hex::encode(Sha256::digest(&plugin_bytes));
-    let plugin_dir = options.out.join("plugins");
-    std::fs::create_dir_all(&plugin_dir)?;
     let plugin_name = options.plugin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
-    std::fs::write(plugin_dir.join(format!("{plugin_name}.wasm")), &plugin_bytes)?;
 
     let mut public_keys = Vec::new();
     let mut addresses = Vec::new();
     let mut metrics = Vec::new();
+    let mut admin = Vec::new();
     for i in 0..n {
         let dir = options.out.join(format!("node-{i}"));
         let password = hex::encode(rand::random::<[u8; 16]>());
         std::fs::create_dir_all(&dir)?;
         write_private(&dir.join("password"), &password)?;
+        write_private(&dir.join("admin-token"), &hex::encode(rand::random::<[u8; 16]>()))?;
+        // Each node's watched plugin directory, with the plugin in it: the
+        // node adds it to its store when it starts.
+        std::fs::create_dir_all(dir.join("plugins"))?;
+        std::fs::write(dir.join("plugins").join(format!("{plugin_name}.wasm")), &plugin_bytes)?;
         let keys = NodeKeys::generate(&mut rand::rng())?;
         keys.save_with(&dir.join("keys"), &password, &SaveOptions { overwrite: false, kdf: KdfCost::Light })?;
         public_keys.push(keys.public());
-        let (quic, http) = if options.base_port == 0 {
-            (free_udp_port()?, free_tcp_port()?)
+        let (quic, http, admin_port) = if options.base_port == 0 {
+            (free_udp_port()?, free_tcp_port()?, free_tcp_port()?)
         } else {
-            (options.base_port + u16::from(i), options.base_port + 100 + u16::from(i))
+            let i = u16::from(i);
+            (options.base_port + i, options.base_port + 100 + i, options.base_port + 200 + i)
         };
         addresses.push(SocketAddr::from(([127, 0, 0, 1], quic)));
         metrics.push(SocketAddr::from(([127, 0, 0, 1], http)));
+        admin.push(SocketAddr::from(([127, 0, 0, 1], admin_port)));
     }
 
     let mut secret = [0u8; 16];
@@ -171,7 +178,8 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         writeln!(text, "# Node {i} of a local {n}-node network made by `ocr-node network init`.")?;
         writeln!(text, "listen = \"{}\"", addresses[i])?;
         writeln!(text, "metrics_listen = \"{}\"", metrics[i])?;
-        writeln!(text, "data_dir = \"data\"\nplugin_dir = \"../plugins\"\nnetwork_config = \"../network.toml\"")?;
+        writeln!(text, "admin_listen = \"{}\"\nadmin_token_file = \"admin-token\"", admin[i])?;
+        writeln!(text, "data_dir = \"data\"\nplugin_dir = \"plugins\"\nnetwork_config = \"../network.toml\"")?;
         let durability = match options.durability {
             Durability::Machine => "machine",
             Durability::Process => "process",
@@ -197,7 +205,7 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         std::fs::write(&file, text)?;
         node_configs.push(file);
     }
-    Ok(Layout { node_configs, network_config, public_keys, addresses })
+    Ok(Layout { node_configs, network_config, public_keys, addresses, admin })
 }
 
 /// Writes a file only its owner can read.

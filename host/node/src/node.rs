@@ -1,15 +1,20 @@
 //! `ocr-node run`: one node wired together. Keys are decrypted, storage
-//! opened, the config read (from the contract when the node has a chain,
-//! else from the network config file; the last one stored when neither
-//! answers, so a restarted node resumes at once), the plugin found by sha256
-//! and instantiated with the node's data sources, the QUIC network started,
-//! and the driver run. With a chain, reports go to the contract and a new
-//! config on chain replaces the running instance. Every failure before the
-//! driver starts is a clear error naming what is wrong.
+//! and the plugin store opened, the metrics and admin servers and the QUIC
+//! network started once, and then one protocol instance runs after another:
+//! each from a config (the contract's when the node has a chain, else the
+//! network config file's; the last one stored when neither answers, so a
+//! restarted node resumes at once), with the plugin that config names by
+//! sha256. A new config is noticed while an instance runs; the switch
+//! happens at the instance boundary: the old instance finishes its in-flight
+//! plugin calls and closes, then the new one starts. A config naming a
+//! plugin the node lacks, or cannot run, is not run with other code: the
+//! node waits (a clear error, `ocr_plugin_missing` = 1) and starts the
+//! instance as soon as the plugin is added.
 
-use std::path::Path;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ocr_chain::{Chain, RpcChain, RpcOptions};
@@ -20,16 +25,18 @@ use ocr_core::signing::OffchainKey;
 use ocr_core::wire;
 use ocr_net::{NetMetrics, Network, PeerId};
 use ocr_plugin_api::Plugin;
-use ocr_plugin_host::{EngineOptions, PluginEngine};
+use ocr_plugin_sdk::DataSources;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::network::{Instance, NetworkConfig};
+use crate::config::network::Instance;
 use crate::config::node::{ChainSettings, NodeConfig};
+use crate::config_source::ConfigSource;
 use crate::driver::{Driver, DriverEvent};
 use crate::keys::NodeKeys;
-use crate::metrics::NodeMetrics;
-use crate::plugin_setup::{find_plugin, plugin_config};
+use crate::metrics::{NodeMetrics, PluginAddLabels};
+use crate::plugin_setup::plugin_config;
+use crate::plugin_store::{DropDirectory, DropResult, PluginStore, StoreError};
 use crate::sources::NodeSources;
 use crate::storage::SledStorage;
 use crate::transmitter::{self, Transmitter};
@@ -44,32 +51,13 @@ pub struct RunOptions {
     pub chain: Option<Arc<dyn Chain>>,
 }
 
+/// How often the watched plugin directory is scanned.
+const DROP_SCAN: Duration = Duration::from_secs(1);
+
 /// Why an instance stopped.
 enum Exit {
     Shutdown,
-    NewConfig,
-}
-
-/// The network config file, or the last one stored when the file cannot be
-/// used.
-fn file_config(config: &NodeConfig, storage: &SledStorage) -> Result<Instance> {
-    match NetworkConfig::load(&config.network_config) {
-        Ok(instance) => {
-            storage.save_last_config(instance.source_text.as_bytes())?;
-            Ok(instance)
-        }
-        Err(error) => stored_config(storage)
-            .ok_or(error)
-            .map_err(|error| anyhow::Error::from(error).context("no usable network config file and none stored")),
-    }
-}
-
-fn stored_config(storage: &SledStorage) -> Option<Instance> {
-    let last = storage.last_config().ok()??;
-    let text = String::from_utf8(last).ok()?;
-    let instance = NetworkConfig::parse(Path::new("(stored config)"), &text).ok()?;
-    tracing::warn!(instance = %hex::encode(instance.public.config_digest.0), "resuming with the last stored config");
-    Some(instance)
+    NewConfig(Box<Instance>),
 }
 
 fn shared_secret(settings: &ChainSettings) -> Result<[u8; 16]> {
@@ -79,42 +67,66 @@ fn shared_secret(settings: &ChainSettings) -> Result<[u8; 16]> {
     bytes.try_into().map_err(|b: Vec<u8>| anyhow::anyhow!("{}: {} bytes, expected 16", file.display(), b.len()))
 }
 
-/// The contract's config, waiting for one to be set; the last stored config
-/// when the chain does not answer.
-async fn chain_config(
-    chain: &dyn Chain,
-    settings: &ChainSettings,
-    secret: &[u8; 16],
-    storage: &SledStorage,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<Instance>> {
-    let mut warned = false;
-    loop {
-        match chain.latest_config(settings.contract).await {
-            Ok(Some(contract)) => {
-                let instance = NetworkConfig::instance_from_contract(&contract, secret)
-                    .map_err(|(field, what)| anyhow::anyhow!("the contract's config: {field}: {what}"))?;
-                storage.save_last_config(instance.source_text.as_bytes())?;
-                return Ok(Some(instance));
+/// The node's chain and config source.
+async fn connect(config: &NodeConfig, given: Option<Arc<dyn Chain>>) -> Result<(Option<Arc<dyn Chain>>, ConfigSource)> {
+    let Some(settings) = &config.chain else {
+        return Ok((None, ConfigSource::File(config.network_config.clone())));
+    };
+    let chain = match given {
+        Some(chain) => chain,
+        None if settings.rpc_url == crate::config::node::EMBEDDED_CHAIN => anyhow::bail!(
+            "{}: chain.rpc_url = \"embedded\" runs only where the process provides the chain (the demo)",
+            config.file.display()
+        ),
+        None => Arc::new(
+            RpcChain::connect(&settings.rpc_url, RpcOptions::default())
+                .await
+                .with_context(|| format!("chain.rpc_url {}", settings.rpc_url))?,
+        ),
+    };
+    let source =
+        ConfigSource::Chain { chain: chain.clone(), settings: settings.clone(), secret: shared_secret(settings)? };
+    Ok((Some(chain), source))
+}
+
+/// Counts and logs what a scan of the watched plugin directory did.
+fn report_drops(results: Vec<DropResult>, metrics: &NodeMetrics) {
+    for found in results {
+        let file = found.file.display().to_string();
+        let result = match &found.result {
+            Ok(report) if report.added => {
+                tracing::info!(%file, sha256 = %report.sha256, compile = report.compile, ready_ms = report.ready_ms, "plugin added from the watched directory");
+                "added"
             }
-            Ok(None) if !warned => {
-                tracing::info!(contract = %settings.contract, "no config on the contract yet; waiting");
-                warned = true;
-            }
-            Ok(None) => {}
+            Ok(_) => "present",
             Err(error) => {
-                if let Some(instance) = stored_config(storage) {
-                    tracing::warn!(%error, "cannot read the contract's config");
-                    return Ok(Some(instance));
-                }
-                tracing::warn!(%error, "cannot read the contract's config and none is stored; retrying");
+                tracing::error!(%file, %error, "plugin in the watched directory refused");
+                "refused"
             }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(settings.config_poll) => {}
-            _ = shutdown.changed() => return Ok(None),
-        }
+        };
+        metrics.plugin_adds.get_or_create(&PluginAddLabels { result }).inc();
     }
+}
+
+/// Scans the watched plugin directory until the task is aborted.
+fn watch_drop_directory(
+    store: Arc<PluginStore>,
+    mut drops: DropDirectory,
+    metrics: NodeMetrics,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(DROP_SCAN).await;
+            let store = store.clone();
+            let scan = tokio::task::spawn_blocking(move || {
+                let results = drops.scan(&store);
+                (drops, results)
+            });
+            let Ok((scanned, results)) = scan.await else { return };
+            drops = scanned;
+            report_drops(results, &metrics);
+        }
+    })
 }
 
 /// Runs the node described by `config` until `shutdown` turns true.
@@ -123,56 +135,139 @@ pub async fn run(config: NodeConfig, options: RunOptions, mut shutdown: watch::R
     let keys = NodeKeys::load(&config.keys_dir, &password)?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("data_dir {}", config.data_dir.display()))?;
     let storage = Arc::new(SledStorage::open_with(&config.data_dir.join("state"), config.storage_durability)?);
-    let chain = match (&config.chain, options.chain) {
-        (None, _) => None,
-        (Some(settings), Some(chain)) => Some((chain, settings.clone(), shared_secret(settings)?)),
-        (Some(settings), None) if settings.rpc_url == crate::config::node::EMBEDDED_CHAIN => {
-            anyhow::bail!(
-                "{}: chain.rpc_url = \"embedded\" runs only where the process provides the chain (the demo)",
-                config.file.display()
-            )
-        }
-        (Some(settings), None) => {
-            let chain = RpcChain::connect(&settings.rpc_url, RpcOptions::default())
-                .await
-                .with_context(|| format!("chain.rpc_url {}", settings.rpc_url))?;
-            Some((Arc::new(chain) as Arc<dyn Chain>, settings.clone(), shared_secret(settings)?))
-        }
-    };
-    loop {
-        let instance = match &chain {
-            None => file_config(&config, &storage)?,
-            Some((chain, settings, secret)) => {
-                match chain_config(chain.as_ref(), settings, secret, &storage, &mut shutdown).await? {
-                    Some(instance) => instance,
-                    None => return Ok(()),
-                }
-            }
-        };
-        let running = Running { config: &config, keys: &keys, storage: storage.clone(), chain: chain.as_ref() };
-        match running.instance(instance, options.events.clone(), shutdown.clone()).await? {
-            Exit::Shutdown => return Ok(()),
-            Exit::NewConfig => tracing::info!("a new config is on chain; switching instances"),
-        }
+    let store = Arc::new(
+        PluginStore::open(&config.data_dir, Some(config.plugin_dir.clone()))
+            .with_context(|| format!("the plugin store in {}", config.data_dir.display()))?,
+    );
+    let (chain, source) = connect(&config, options.chain).await?;
+
+    let mut registry = Registry::default();
+    let metrics = NodeMetrics::default();
+    metrics.register(&mut registry);
+    let net_metrics = NetMetrics::default();
+    net_metrics.register(&mut registry);
+    let healthy = Arc::new(AtomicBool::new(false));
+    let mut servers = Vec::new();
+    if let Some(address) = config.metrics_listen {
+        let server = crate::metrics::serve(address, Arc::new(registry), healthy.clone());
+        servers.push(server.await.with_context(|| format!("metrics_listen {address}"))?);
     }
+    if let (Some(address), Some(token_file)) = (config.admin_listen, &config.admin_token_file) {
+        let token = crate::admin::read_token(token_file)?;
+        let server = crate::admin::serve(address, &token, store.clone());
+        servers.push(server.await.with_context(|| format!("admin_listen {address}"))?);
+    }
+    // What is in the watched directory now is in the store before the
+    // first instance looks for its plugin.
+    let mut drops = DropDirectory::new(config.plugin_dir.clone());
+    let initial = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let results = drops.scan(&store);
+            (drops, results)
+        })
+    };
+    let (drops, results) = initial.await?;
+    report_drops(results, &metrics);
+    servers.push(watch_drop_directory(store.clone(), drops, metrics.clone()));
+    let sources: Arc<dyn DataSources + Send + Sync> = Arc::new(NodeSources::start(&config.sources)?);
+
+    let mut node = Node {
+        config: &config,
+        keys: &keys,
+        storage,
+        store,
+        chain,
+        source,
+        sources,
+        metrics,
+        net_metrics,
+        healthy,
+        network: None,
+        events: options.events,
+    };
+    let result = node.run(&mut shutdown).await;
+    servers.iter().for_each(tokio::task::JoinHandle::abort);
+    result
 }
 
-struct Running<'a> {
+struct Node<'a> {
     config: &'a NodeConfig,
     keys: &'a NodeKeys,
     storage: Arc<SledStorage>,
-    chain: Option<&'a (Arc<dyn Chain>, ChainSettings, [u8; 16])>,
+    store: Arc<PluginStore>,
+    chain: Option<Arc<dyn Chain>>,
+    source: ConfigSource,
+    sources: Arc<dyn DataSources + Send + Sync>,
+    metrics: NodeMetrics,
+    net_metrics: NetMetrics,
+    healthy: Arc<AtomicBool>,
+    /// Kept from one instance to the next while the peers are the same, so
+    /// a switch does not wait for reconnections.
+    network: Option<(Vec<(PeerId, SocketAddr)>, Network)>,
+    events: Option<mpsc::Sender<DriverEvent>>,
 }
 
-impl Running<'_> {
-    /// Runs one protocol instance until shutdown or a new config on chain.
-    async fn instance(
-        &self,
-        instance: Instance,
-        events: Option<mpsc::Sender<DriverEvent>>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<Exit> {
-        let config = self.config;
+/// Releases an instance's hold on its plugin when the instance ends.
+struct PluginHold {
+    store: Arc<PluginStore>,
+    sha256: String,
+    instance: String,
+}
+
+impl Drop for PluginHold {
+    fn drop(&mut self) {
+        self.store.release(&self.sha256, &self.instance);
+    }
+}
+
+impl Node<'_> {
+    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<()> {
+        let Some(mut instance) = self.source.initial(&self.storage, shutdown).await? else { return Ok(()) };
+        loop {
+            match self.instance(instance, shutdown.clone()).await? {
+                Exit::Shutdown => return Ok(()),
+                Exit::NewConfig(next) => instance = *next,
+            }
+        }
+    }
+
+    /// The peers of `instance` with their addresses.
+    fn peers(&self, instance: &Instance, me: u8) -> Result<Vec<(PeerId, SocketAddr)>> {
+        let mut peers = Vec::new();
+        for (i, oracle) in instance.public.oracles.iter().enumerate() {
+            if i == usize::from(me) {
+                continue;
+            }
+            let address = self.config.peers.get(&oracle.peer_id).with_context(|| {
+                format!(
+                    "{}: peers has no address for oracle {i} (peer id {})",
+                    self.config.file.display(),
+                    hex::encode(oracle.peer_id)
+                )
+            })?;
+            peers.push((PeerId(oracle.peer_id), *address));
+        }
+        Ok(peers)
+    }
+
+    /// The network for `peers`: the running one when they are the same.
+    async fn network(&mut self, peers: Vec<(PeerId, SocketAddr)>) -> Result<&Network> {
+        if self.network.as_ref().is_some_and(|(running, _)| *running != peers) {
+            // The endpoint releases its port once its driver task ends.
+            self.network = None;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if self.network.is_none() {
+            let config = ocr_net::NetworkConfig::new(self.config.listen, self.keys.peer_seed(), peers.clone());
+            self.network = Some((peers, Network::start(config, self.net_metrics.clone())?));
+        }
+        self.network.as_ref().map(|(_, network)| network).context("network")
+    }
+
+    /// Runs one protocol instance until shutdown or a new config.
+    async fn instance(&mut self, instance: Instance, mut shutdown: watch::Receiver<bool>) -> Result<Exit> {
+        let begun = Instant::now();
         let public_keys = self.keys.public();
         let public = Arc::new(instance.public.clone());
         let me = public
@@ -182,66 +277,74 @@ impl Running<'_> {
             .context("this node's peer id and offchain key are not an oracle of the network config")?;
         let me = u8::try_from(me)?;
         let digest = public.config_digest;
-        tracing::info!(oracle = me, instance = %hex::encode(digest.0), n = public.n(), f = public.f, "starting");
+        let digest_hex = hex::encode(digest.0);
+        let sha256 = hex::encode(instance.plugin_sha256);
+        tracing::info!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, n = public.n(), f = public.f, "starting");
 
-        let plugin_path = find_plugin(&config.plugin_dir, &instance.plugin_sha256)?;
-        let engine = PluginEngine::new(EngineOptions {
-            cache_dir: Some(config.data_dir.join("plugin-cache")),
-            ..EngineOptions::default()
-        })?;
-        let loaded = engine.load_file(&plugin_path).with_context(|| format!("loading {}", plugin_path.display()))?;
-        let sources = NodeSources::start(&config.sources)?;
-        let plugin = loaded
-            .instantiate(&plugin_config(&instance, me)?, Arc::new(sources))
-            .context("the plugin's factory refused the network config")?;
-        let plugin_limits = plugin.info().limits;
-
-        let mut registry = Registry::default();
-        let metrics = NodeMetrics::default();
-        metrics.register(&mut registry);
-        let net_metrics = NetMetrics::default();
-        net_metrics.register(&mut registry);
-        let healthy = Arc::new(AtomicBool::new(false));
-        let _metrics_server = match config.metrics_listen {
-            Some(address) => Some(
-                crate::metrics::serve(address, Arc::new(registry), healthy.clone())
-                    .await
-                    .with_context(|| format!("metrics_listen {address}"))?,
-            ),
-            None => None,
+        // A new config can arrive at any point from here on.
+        let (next_config_tx, mut next_config) = tokio::sync::oneshot::channel();
+        let (stop_instance, instance_shutdown) = watch::channel(false);
+        let watcher = {
+            let (source, storage, stop_instance) = (self.source.clone(), self.storage.clone(), stop_instance.clone());
+            tokio::spawn(async move {
+                let next = source.next_change(digest, &storage).await;
+                let _ = next_config_tx.send(next);
+                let _ = stop_instance.send(true);
+            })
         };
+        let _watcher = AbortOnDrop(watcher);
 
-        let mut peers = Vec::new();
-        for (i, oracle) in public.oracles.iter().enumerate() {
-            if i == usize::from(me) {
-                continue;
+        let factory_config = plugin_config(&instance, me)?;
+        self.store.want(&sha256, &digest_hex, factory_config.clone());
+        let mut changes = self.store.changes();
+        let (plugin, usage) = loop {
+            let failure = match self.store.get(&sha256) {
+                Ok((loaded, usage)) => match loaded.instantiate(&factory_config, self.sources.clone()) {
+                    Ok(plugin) => break (plugin, usage),
+                    Err(error) => format!("the plugin's factory refused the network config: {error}"),
+                },
+                Err(StoreError::NotFound(_)) => format!(
+                    "the config names plugin {} (sha256 {sha256}), which this node does not have; add it with `ocr-node plugin add` or drop it into {}",
+                    instance.plugin_name,
+                    self.config.plugin_dir.display()
+                ),
+                Err(error) => format!("plugin {sha256} cannot be loaded: {error}"),
+            };
+            tracing::error!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, %sha256, error = %failure, "not running this instance until its plugin is available");
+            self.metrics.plugin_missing.set(1);
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(Exit::Shutdown);
+                    }
+                }
+                next = &mut next_config => {
+                    self.store.release(&sha256, &digest_hex);
+                    return Ok(next.map_or(Exit::Shutdown, |next| Exit::NewConfig(Box::new(next))));
+                }
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    self.store.release(&sha256, &digest_hex);
+                    return Ok(Exit::Shutdown);
+                }
             }
-            let address = config.peers.get(&oracle.peer_id).with_context(|| {
-                format!(
-                    "{}: peers has no address for oracle {i} (peer id {})",
-                    config.file.display(),
-                    hex::encode(oracle.peer_id)
-                )
-            })?;
-            peers.push((PeerId(oracle.peer_id), *address));
-        }
-        let network =
-            Network::start(ocr_net::NetworkConfig::new(config.listen, self.keys.peer_seed(), peers), net_metrics)?;
+        };
+        self.metrics.plugin_missing.set(0);
+        let plugin_limits = plugin.info().limits;
+        self.store.acquire(&sha256, &digest_hex, &plugin.info().name, &factory_config);
+        let _hold = PluginHold { store: self.store.clone(), sha256: sha256.clone(), instance: digest_hex.clone() };
+
+        let peers = self.peers(&instance, me)?;
         let limits = MessageLimits::new(&public, &plugin_limits);
         let rates = wire::rate_limits(&public, &limits);
         let oracles: Vec<PeerId> = public.oracles.iter().map(|o| PeerId(o.peer_id)).collect();
-        let sender = network.open_instance(digest.0, &oracles, me, limits, rates)?;
+        let sender = self.network(peers).await?.open_instance(digest.0, &oracles, me, limits, rates)?;
         let inbound = sender.inbound();
 
-        // With a chain: a transmitter fed from the driver's events, and a
-        // watcher that stops the instance when the contract's config changes.
-        let (stop_instance, instance_shutdown) = watch::channel(false);
-        let config_changed = Arc::new(AtomicBool::new(false));
-        let global_shutdown = shutdown.clone();
+        // With a chain, a transmitter fed from the driver's events.
         let mut background = Vec::new();
         let (driver_events, mut routed) = mpsc::channel::<DriverEvent>(1024);
-        let transmissions = match self.chain {
-            Some((chain, settings, _)) => {
+        let transmissions = match (&self.chain, &self.config.chain) {
+            (Some(chain), Some(settings)) => {
                 let (queue, reports) = mpsc::channel(transmitter::QUEUE);
                 let transmitter = Transmitter {
                     chain: chain.clone(),
@@ -249,22 +352,16 @@ impl Running<'_> {
                     signer: ocr_chain::signer_from_bytes(&self.keys.transmitter_secret())?,
                     config_digest: digest,
                     f: public.f,
-                    metrics: metrics.clone(),
+                    metrics: self.metrics.clone(),
                 };
-                background.push(tokio::spawn(transmitter.run(reports)));
-                background.push(tokio::spawn(watch_config(
-                    chain.clone(),
-                    settings.clone(),
-                    digest,
-                    config_changed.clone(),
-                    stop_instance.clone(),
-                )));
+                background.push(AbortOnDrop(tokio::spawn(transmitter.run(reports))));
                 Some(queue)
             }
-            None => None,
+            _ => None,
         };
-        let router_metrics = metrics.clone();
-        background.push(tokio::spawn(async move {
+        let router_metrics = self.metrics.clone();
+        let events = self.events.clone();
+        background.push(AbortOnDrop(tokio::spawn(async move {
             while let Some(event) = routed.recv().await {
                 if let (DriverEvent::Transmit(report), Some(queue)) = (&event, &transmissions)
                     && queue.try_send(report.clone()).is_err()
@@ -279,15 +376,15 @@ impl Running<'_> {
                     let _ = events.try_send(event);
                 }
             }
-        }));
-        let forward_shutdown = {
-            let stop_instance = stop_instance.clone();
-            tokio::spawn(async move {
+        })));
+        background.push(AbortOnDrop(tokio::spawn({
+            let mut shutdown = shutdown.clone();
+            async move {
                 if shutdown.wait_for(|stop| *stop).await.is_ok() {
                     let _ = stop_instance.send(true);
                 }
-            })
-        };
+            }
+        })));
 
         let onchain_key = OnchainKey::from_bytes(&self.keys.onchain_secret()).context("onchain key")?;
         let setup = OracleSetup {
@@ -305,46 +402,33 @@ impl Running<'_> {
             inbound,
             plugin: Box::new(plugin),
             plugin_name: instance.plugin_name.clone(),
-            metrics,
+            metrics: self.metrics.clone(),
             events: Some(driver_events),
+            usage: Some(usage),
         };
-        healthy.store(true, Ordering::Relaxed);
+        self.metrics.instances_started.inc();
+        tracing::info!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, start_ms = begun.elapsed().as_secs_f64() * 1e3, "instance running");
+        self.healthy.store(true, Ordering::Relaxed);
         let result = driver.run(instance_shutdown).await;
-        healthy.store(false, Ordering::Relaxed);
-        forward_shutdown.abort();
-        background.iter().for_each(tokio::task::JoinHandle::abort);
-        drop(network);
+        self.healthy.store(false, Ordering::Relaxed);
+        drop(background);
         result?;
-        tracing::info!(oracle = me, "instance stopped");
-        let shutting_down = *global_shutdown.borrow();
-        Ok(if config_changed.load(Ordering::Relaxed) && !shutting_down { Exit::NewConfig } else { Exit::Shutdown })
+        tracing::info!(oracle = me, instance = %digest_hex, "instance stopped");
+        if *shutdown.borrow() {
+            return Ok(Exit::Shutdown);
+        }
+        Ok(match next_config.try_recv() {
+            Ok(next) => Exit::NewConfig(Box::new(next)),
+            Err(_) => Exit::Shutdown,
+        })
     }
 }
 
-/// Polls the contract's config; when its digest is no longer `running`,
-/// flags it and stops the instance.
-async fn watch_config(
-    chain: Arc<dyn Chain>,
-    settings: ChainSettings,
-    running: ocr_plugin_sdk::ConfigDigest,
-    changed: Arc<AtomicBool>,
-    stop_instance: watch::Sender<bool>,
-) {
-    loop {
-        tokio::time::sleep(settings.config_poll).await;
-        match chain.latest_config(settings.contract).await {
-            Ok(Some(contract)) if contract.digest() != running => {
-                tracing::info!(
-                    old = %hex::encode(running.0),
-                    new = %hex::encode(contract.digest().0),
-                    "the contract has a new config"
-                );
-                changed.store(true, Ordering::Relaxed);
-                let _ = stop_instance.send(true);
-                return;
-            }
-            Ok(_) => {}
-            Err(error) => tracing::debug!(%error, "config poll failed"),
-        }
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -1,22 +1,101 @@
-//! `ocr-node plugin ...`: inspect a plugin component.
+//! `ocr-node plugin ...`: inspect a component file, and list, add, remove
+//! and inspect the plugins of a node, through its admin API while it runs
+//! or, with `--offline`, in its store directly while it is stopped.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use clap::Subcommand;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use ocr_node::admin_client::AdminClient;
+use ocr_node::config::node::NodeConfig;
+use ocr_node::plugin_store::{PluginStore, parse_sha256};
 use ocr_plugin_api::{Plugin, PluginCallError};
 use ocr_plugin_host::{ComponentInfo, EngineOptions, PluginEngine};
 use ocr_plugin_sdk::{NoDataSources, PluginConfig, PluginInfo};
 use serde::Serialize;
+use serde_json::Value;
+
+/// Which node's plugins.
+#[derive(Args)]
+pub struct Target {
+    /// The node's TOML: its admin API (admin_listen, admin_token_file), or
+    /// with --offline its plugin store.
+    #[arg(long, value_name = "FILE")]
+    node: Option<PathBuf>,
+    /// The admin API's base URL (e.g. http://127.0.0.1:9200), instead of --node.
+    #[arg(long, value_name = "URL", conflicts_with = "node", requires = "token_file")]
+    admin: Option<String>,
+    /// The file with the admin API's token (with --admin).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Work on the store of a stopped node (needs --node) instead of its API.
+    #[arg(long, requires = "node")]
+    offline: bool,
+}
+
+enum Node {
+    Api(AdminClient),
+    Store(Box<PluginStore>),
+}
+
+impl Target {
+    fn open(&self) -> Result<Node> {
+        match (&self.node, &self.admin, self.offline) {
+            (Some(file), _, true) => {
+                let config = NodeConfig::load(file)?;
+                Ok(Node::Store(Box::new(PluginStore::open(&config.data_dir, Some(config.plugin_dir))?)))
+            }
+            (Some(file), _, false) => Ok(Node::Api(AdminClient::for_node(file)?)),
+            (None, Some(url), _) => {
+                let token_file = self.token_file.as_deref().context("--admin needs --token-file")?;
+                Ok(Node::Api(AdminClient::new(url, ocr_node::admin::read_token(token_file)?)))
+            }
+            (None, None, _) => bail!("say which node: --node NODE.toml, or --admin URL --token-file FILE"),
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
-    /// Show a component's name, world and version, sha256, size, declared
-    /// limits and imports. Fails on anything that is not a reporting plugin.
-    Inspect {
+    /// List a node's plugins: sha256, name, size, the instances using each,
+    /// and calls, errors and time per method.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a component to a node: checked (a component of our world, under
+    /// the size cap, compiles, its factory runs), then stored by sha256.
+    /// Adding one the node has restarts nothing.
+    Add {
         /// The component file (.wasm).
         file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+        /// The plugin config for the factory's smoke test when no instance
+        /// names the plugin yet: inline text, or @FILE.
+        #[arg(long, value_name = "CONFIG|@FILE")]
+        offchain_config: Option<String>,
+    },
+    /// Remove a plugin no instance uses, with its compiled artifacts.
+    Remove {
+        /// The plugin's sha256.
+        sha256: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show a component's name, world and version, sha256, size, declared
+    /// limits and imports (a file), or a node's plugin with its usage (a
+    /// sha256 with --node or --admin). Fails on anything that is not a
+    /// reporting plugin.
+    Inspect {
+        /// The component file (.wasm), or a plugin's sha256.
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -52,16 +131,64 @@ struct Inspection {
     factory_error: Option<String>,
 }
 
+fn read_offchain_config(arg: Option<&str>) -> Result<Option<Vec<u8>>> {
+    Ok(match arg {
+        Some(s) if s.starts_with('@') => {
+            Some(std::fs::read(&s[1..]).with_context(|| format!("reading offchain config {}", &s[1..]))?)
+        }
+        Some(s) => Some(s.as_bytes().to_vec()),
+        None => None,
+    })
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 pub fn run(command: PluginCommand) -> Result<()> {
     match command {
-        PluginCommand::Inspect { file, json, offchain_config, n, f } => {
-            let offchain = match offchain_config.as_deref() {
-                Some(s) if s.starts_with('@') => {
-                    std::fs::read(&s[1..]).with_context(|| format!("reading offchain config {}", &s[1..]))?
-                }
-                Some(s) => s.as_bytes().to_vec(),
-                None => Vec::new(),
+        PluginCommand::List { target, json } => {
+            let listing = match target.open()? {
+                Node::Api(api) => api.list()?,
+                Node::Store(store) => serde_json::to_value(store.list())?,
             };
+            if json { print_json(&listing) } else { print_listing(&listing) }
+        }
+        PluginCommand::Add { file, target, offchain_config } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let offchain = read_offchain_config(offchain_config.as_deref())?;
+            let report = match target.open()? {
+                Node::Api(api) => api.add(&bytes, offchain.as_deref())?,
+                Node::Store(store) => serde_json::to_value(
+                    store.add(&bytes, offchain).with_context(|| format!("{} refused", file.display()))?,
+                )?,
+            };
+            print_json(&report)
+        }
+        PluginCommand::Remove { sha256, target } => {
+            let sha256 = parse_sha256(&sha256)?;
+            match target.open()? {
+                Node::Api(api) => print_json(&api.remove(&sha256)?),
+                Node::Store(store) => {
+                    store.remove(&sha256)?;
+                    print_json(&serde_json::json!({ "removed": sha256 }))
+                }
+            }
+        }
+        PluginCommand::Inspect { file, target, .. } if target.node.is_some() || target.admin.is_some() => {
+            let sha256 = parse_sha256(&file.to_string_lossy())?;
+            let found = match target.open()? {
+                Node::Api(api) => api.show(&sha256)?,
+                Node::Store(store) => serde_json::to_value(store.list())?
+                    .as_array()
+                    .and_then(|all| all.iter().find(|p| p["sha256"] == sha256.as_str()).cloned())
+                    .with_context(|| format!("no plugin with sha256 {sha256} in the store"))?,
+            };
+            print_json(&found)
+        }
+        PluginCommand::Inspect { file, json, offchain_config, n, f, .. } => {
+            let offchain = read_offchain_config(offchain_config.as_deref())?.unwrap_or_default();
             let inspection = inspect(file, PluginConfig::for_tests(n, f, offchain))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&inspection)?);
@@ -126,4 +253,30 @@ fn print_text(i: &Inspection) {
     for export in &i.component.exports {
         println!("  {export}");
     }
+}
+
+fn print_listing(listing: &Value) -> Result<()> {
+    let plugins = listing.as_array().context("the node's answer is not a list")?;
+    if plugins.is_empty() {
+        println!("no plugins");
+    }
+    for plugin in plugins {
+        let text = |key: &str| plugin[key].as_str().unwrap_or("-").to_owned();
+        let instances: Vec<String> = plugin["instances"]
+            .as_array()
+            .map(|all| all.iter().filter_map(Value::as_str).map(|d| d[..d.len().min(16)].to_owned()).collect())
+            .unwrap_or_default();
+        println!("{}  {}  {} bytes", text("sha256"), text("name"), plugin["size"]);
+        println!("  world {} version {}", text("world"), text("contract_version"));
+        println!("  instances: {}", if instances.is_empty() { "none".to_owned() } else { instances.join(", ") });
+        if let Some(methods) = plugin["methods"].as_object() {
+            for (method, usage) in methods {
+                let seconds = usage["seconds"].as_f64().unwrap_or(0.0);
+                let calls = usage["calls"].as_u64().unwrap_or(0);
+                let mean_us = if calls == 0 { 0.0 } else { seconds * 1e6 / calls as f64 };
+                println!("  {method:<32} {calls:>9} calls {:>6} errors {mean_us:>9.1} µs/call", usage["errors"]);
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,28 +1,10 @@
-//! Finding an instance's plugin and building its factory config: the
-//! component is named by sha256, so any file in the plugin directory with
-//! that hash is the plugin, and a file that changed is not.
+//! The factory config an instance's plugin is built with: the public
+//! config's parameters as the plugin contract passes them.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use ocr_plugin_sdk::PluginConfig;
-use sha2::{Digest, Sha256};
 
 use crate::config::network::Instance;
-
-/// The component in `dir` whose sha256 is `sha256`.
-pub fn find_plugin(dir: &Path, sha256: &[u8; 32]) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("plugin_dir {}", dir.display()))?;
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "wasm")
-            && std::fs::read(&path).is_ok_and(|bytes| <[u8; 32]>::from(Sha256::digest(&bytes)) == *sha256)
-        {
-            return Ok(path);
-        }
-    }
-    bail!("no plugin with sha256 {} in {}", hex::encode(sha256), dir.display())
-}
 
 /// The factory config of oracle `me` in `instance`.
 pub fn plugin_config(instance: &Instance, me: u8) -> Result<PluginConfig> {

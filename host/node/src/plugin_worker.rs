@@ -86,6 +86,11 @@ impl PluginWorker {
                     break;
                 }
             }
+            // The instance is over: in-flight calls have finished; let the
+            // plugin release what it holds.
+            if let Err(error) = plugin.close() {
+                tracing::debug!(%error, "plugin close failed");
+            }
         })?;
         Ok(Self { calls, thread: Some(thread) })
     }

@@ -76,6 +76,7 @@ struct RawNodeConfig {
     sources: BTreeMap<String, SourceSpec>,
     metrics_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
+    admin_token_file: Option<PathBuf>,
     chain: Option<RawChainSection>,
     #[serde(default)]
     log_json: bool,
@@ -92,7 +93,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// Where sled keeps the node's state.
     pub data_dir: PathBuf,
-    /// Where plugins are found (by sha256).
+    /// The watched plugin directory: `.wasm` files dropped here are checked
+    /// and added to the node's plugin store (`<data_dir>/plugins`).
     pub plugin_dir: PathBuf,
     /// The network config file.
     pub network_config: PathBuf,
@@ -108,6 +110,9 @@ pub struct NodeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// The admin API, when set.
     pub admin_listen: Option<SocketAddr>,
+    /// The file holding the admin API's bearer token (required with
+    /// `admin_listen`).
+    pub admin_token_file: Option<PathBuf>,
     /// The chain, when the node has one (else the network config file is
     /// the config source and reports are not transmitted).
     pub chain: Option<ChainSettings>,
@@ -161,6 +166,12 @@ impl NodeConfig {
                 return Err(invalid(field, format!("{address} is already used by another listener")));
             }
         }
+        if raw.admin_listen.is_some() && raw.admin_token_file.is_none() {
+            return Err(invalid(
+                "admin_token_file",
+                "is required with admin_listen (the admin API needs a token)".into(),
+            ));
+        }
         let chain = match &raw.chain {
             None => None,
             Some(chain) => {
@@ -199,6 +210,7 @@ impl NodeConfig {
             sources: raw.sources,
             metrics_listen: raw.metrics_listen,
             admin_listen: raw.admin_listen,
+            admin_token_file: raw.admin_token_file.as_deref().map(resolve),
             chain,
             log_json: raw.log_json,
             storage_durability: raw.storage_durability,
