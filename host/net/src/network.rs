@@ -55,6 +55,9 @@ fn endpoint_config(peer_seed: &[u8; 32]) -> quinn::EndpointConfig {
 /// Deadline of a handshake, a stream header and a write (anti-tarpitting).
 const IO_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long a stream for an instance that is not open here waits for it.
+const EARLY_STREAM_WAIT: Duration = Duration::from_secs(2);
+
 /// How long the non-preferred side of a pair waits without a connection
 /// before dialing itself.
 const FALLBACK_DIAL: Duration = Duration::from_secs(2);
@@ -128,6 +131,9 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Who dialed each live connection (by quinn's stable id).
     initiators: Mutex<HashMap<usize, PeerId>>,
+    /// Bumped whenever an instance opens, so streams that arrived first can
+    /// find it.
+    opened: watch::Sender<u64>,
 }
 
 /// A running network endpoint. Dropping it closes every connection.
@@ -175,6 +181,7 @@ impl Network {
             config,
             tasks: Mutex::new(Vec::new()),
             initiators: Mutex::new(HashMap::new()),
+            opened: watch::channel(0).0,
         });
         let mut tasks = vec![tokio::spawn(accept_loop(inner.clone()))];
         for peer in inner.peers.values() {
@@ -232,6 +239,7 @@ impl Network {
             inbound: inbound.clone(),
         });
         self.inner.instances.write().map_err(|_| NetError::Poisoned)?.insert(digest, shared);
+        self.inner.opened.send_modify(|n| *n += 1);
         let mut outbound = Vec::with_capacity(oracles.len());
         let mut writers = Vec::new();
         for (i, id) in oracles.iter().enumerate() {
@@ -609,7 +617,21 @@ async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connect
         Ok(digest) => digest,
         Err(error) => return violation(&inner, &peer, &connection, &error),
     };
-    let instance = inner.instances.read().ok().and_then(|instances| instances.get(&digest).cloned());
+    // At a config switch peers start the new instance at slightly different
+    // times: a stream for an instance not open here yet waits a little for
+    // it rather than losing what the peer sent first (flow control bounds
+    // what it can buffer meanwhile).
+    let mut opened = inner.opened.subscribe();
+    let lookup = || inner.instances.read().ok().and_then(|instances| instances.get(&digest).cloned());
+    let waited = tokio::time::timeout(EARLY_STREAM_WAIT, async {
+        loop {
+            if let Some(instance) = lookup() {
+                return Some(instance);
+            }
+            opened.changed().await.ok()?;
+        }
+    });
+    let instance = waited.await.ok().flatten();
     let Some((instance, from)) = instance.and_then(|i| i.index.get(&peer).copied().map(|from| (i, from))) else {
         tracing::debug!(peer = %short(&peer), instance = %hex::encode(digest), "stream for an instance not running here");
         let _ = recv.stop(quinn::VarInt::from_u32(STOP_UNKNOWN_INSTANCE));

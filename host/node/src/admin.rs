@@ -142,8 +142,15 @@ async fn add(State(admin): State<Admin>, Query(query): Query<AddQuery>, body: By
 }
 
 async fn remove(State(admin): State<Admin>, UrlPath(sha256): UrlPath<String>) -> Response {
-    match parse_sha256(&sha256).and_then(|sha256| admin.store.remove(&sha256).map(|()| sha256)) {
-        Ok(sha256) => Json(serde_json::json!({ "removed": sha256 })).into_response(),
-        Err(e) => store_error(&e),
+    let sha256 = match parse_sha256(&sha256) {
+        Ok(sha256) => sha256,
+        Err(e) => return store_error(&e),
+    };
+    // File deletions and hashing the watched directory: off the runtime.
+    let store = admin.store.clone();
+    match tokio::task::spawn_blocking(move || store.remove(&sha256).map(|()| sha256)).await {
+        Ok(Ok(sha256)) => Json(serde_json::json!({ "removed": sha256 })).into_response(),
+        Ok(Err(e)) => store_error(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

@@ -92,11 +92,14 @@ struct Running<S: Storage, T: Transport> {
     me: u8,
     epoch: u64,
     invalid_signatures_seen: u64,
+    highest_committed: u64,
 }
 
 impl<S: Storage + 'static, T: Transport> Driver<S, T> {
-    /// Runs until `shutdown` turns true or storage fails.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), DriverError> {
+    /// Runs until `shutdown` turns true or storage fails. Returns the
+    /// highest seq-nr committed, after the plugin has finished its call in
+    /// progress and closed.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<u64, DriverError> {
         let Driver { setup, storage, transport, inbound, plugin, plugin_name, metrics, events, usage } = self;
         let digest = setup.config.config_digest;
         let me = setup.me;
@@ -122,6 +125,7 @@ impl<S: Storage + 'static, T: Transport> Driver<S, T> {
             round_started: BTreeMap::new(),
             me,
             invalid_signatures_seen: ocr_core::verification_stats::invalid_signatures(),
+            highest_committed: 0,
         };
         running.metrics.up.set(1);
         running.perform(actions)?;
@@ -145,9 +149,19 @@ impl<S: Storage + 'static, T: Transport> Driver<S, T> {
             running.track_invalid_signatures();
         }
         running.metrics.up.set(0);
-        Ok(())
+        let Running { worker, highest_committed, .. } = running;
+        drop(results);
+        let closed = tokio::task::spawn_blocking(move || worker.finish(PLUGIN_CLOSE_BOUND)).await.unwrap_or(false);
+        if !closed {
+            tracing::warn!(oracle = me, "the plugin did not close within {PLUGIN_CLOSE_BOUND:?}; left to finish alone");
+        }
+        Ok(highest_committed)
     }
 }
+
+/// How long the end of an instance waits for its plugin's call in progress
+/// and its close.
+const PLUGIN_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Logs, at debug level under the `ocr_node::signed` target, every slot this
 /// node signs and the first bytes of its signature. Signatures are
@@ -290,6 +304,7 @@ impl<S: Storage, T: Transport> Running<S, T> {
                         self.metrics.round_latency.observe(latency.as_secs_f64());
                     }
                     self.metrics.outcomes.inc();
+                    self.highest_committed = self.highest_committed.max(commit.seq_nr);
                     self.metrics.committed_seq_nr.set(i64::try_from(commit.seq_nr).unwrap_or(i64::MAX));
                     tracing::debug!(oracle = self.me, seq_nr = commit.seq_nr, epoch = commit.epoch, "committed");
                     self.emit(DriverEvent::Committed { seq_nr: commit.seq_nr, epoch: commit.epoch, latency });

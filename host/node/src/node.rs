@@ -270,16 +270,9 @@ impl Node<'_> {
         let begun = Instant::now();
         let public_keys = self.keys.public();
         let public = Arc::new(instance.public.clone());
-        let me = public
-            .oracles
-            .iter()
-            .position(|o| o.peer_id == public_keys.peer_id && o.offchain_public_key == public_keys.offchain_public_key)
-            .context("this node's peer id and offchain key are not an oracle of the network config")?;
-        let me = u8::try_from(me)?;
         let digest = public.config_digest;
         let digest_hex = hex::encode(digest.0);
         let sha256 = hex::encode(instance.plugin_sha256);
-        tracing::info!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, n = public.n(), f = public.f, "starting");
 
         // A new config can arrive at any point from here on.
         let (next_config_tx, mut next_config) = tokio::sync::oneshot::channel();
@@ -294,15 +287,37 @@ impl Node<'_> {
         };
         let _watcher = AbortOnDrop(watcher);
 
+        let me = public
+            .oracles
+            .iter()
+            .position(|o| o.peer_id == public_keys.peer_id && o.offchain_public_key == public_keys.offchain_public_key)
+            .and_then(|me| u8::try_from(me).ok());
+        let Some(me) = me else {
+            tracing::error!(instance = %digest_hex, "this node's peer id and offchain key are not an oracle of the config; waiting for another config");
+            return Ok(wait(&mut next_config, &mut shutdown, None).await.unwrap_or(Exit::Shutdown));
+        };
+        tracing::info!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, n = public.n(), f = public.f, "starting");
+
         let factory_config = plugin_config(&instance, me)?;
         self.store.want(&sha256, &digest_hex, factory_config.clone());
+        let _hold = PluginHold { store: self.store.clone(), sha256: sha256.clone(), instance: digest_hex.clone() };
         let mut changes = self.store.changes();
         let (plugin, usage) = loop {
-            let failure = match self.store.get(&sha256) {
-                Ok((loaded, usage)) => match loaded.instantiate(&factory_config, self.sources.clone()) {
-                    Ok(plugin) => break (plugin, usage),
-                    Err(error) => format!("the plugin's factory refused the network config: {error}"),
-                },
+            // Loading may compile (a cache miss) and the factory is guest
+            // code: neither runs on the runtime's threads.
+            let checkout = {
+                let (store, sha256, digest_hex) = (self.store.clone(), sha256.clone(), digest_hex.clone());
+                let (config, sources) = (factory_config.clone(), self.sources.clone());
+                tokio::task::spawn_blocking(move || {
+                    let (loaded, usage) = store.checkout(&sha256, &digest_hex)?;
+                    let plugin = loaded.instantiate(&config, sources);
+                    Ok::<_, StoreError>((plugin, usage))
+                })
+                .await?
+            };
+            let failure = match checkout {
+                Ok((Ok(plugin), usage)) => break (plugin, usage),
+                Ok((Err(error), _)) => format!("the plugin's factory refused the network config: {error}"),
                 Err(StoreError::NotFound(_)) => format!(
                     "the config names plugin {} (sha256 {sha256}), which this node does not have; add it with `ocr-node plugin add` or drop it into {}",
                     instance.plugin_name,
@@ -312,26 +327,13 @@ impl Node<'_> {
             };
             tracing::error!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, %sha256, error = %failure, "not running this instance until its plugin is available");
             self.metrics.plugin_missing.set(1);
-            tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        return Ok(Exit::Shutdown);
-                    }
-                }
-                next = &mut next_config => {
-                    self.store.release(&sha256, &digest_hex);
-                    return Ok(next.map_or(Exit::Shutdown, |next| Exit::NewConfig(Box::new(next))));
-                }
-                _ = shutdown.wait_for(|stop| *stop) => {
-                    self.store.release(&sha256, &digest_hex);
-                    return Ok(Exit::Shutdown);
-                }
+            if let Some(exit) = wait(&mut next_config, &mut shutdown, Some(&mut changes)).await {
+                return Ok(exit);
             }
         };
         self.metrics.plugin_missing.set(0);
         let plugin_limits = plugin.info().limits;
-        self.store.acquire(&sha256, &digest_hex, &plugin.info().name, &factory_config);
-        let _hold = PluginHold { store: self.store.clone(), sha256: sha256.clone(), instance: digest_hex.clone() };
+        self.store.running(&sha256, &plugin.info().name, &factory_config);
 
         let peers = self.peers(&instance, me)?;
         let limits = MessageLimits::new(&public, &plugin_limits);
@@ -411,9 +413,11 @@ impl Node<'_> {
         self.healthy.store(true, Ordering::Relaxed);
         let result = driver.run(instance_shutdown).await;
         self.healthy.store(false, Ordering::Relaxed);
+        // Reports still queued for the chain go with the instance: after a
+        // config change the contract refuses the old digest anyway.
         drop(background);
-        result?;
-        tracing::info!(oracle = me, instance = %digest_hex, "instance stopped");
+        let committed_seq_nr = result?;
+        tracing::info!(oracle = me, instance = %digest_hex, committed_seq_nr, "instance stopped");
         if *shutdown.borrow() {
             return Ok(Exit::Shutdown);
         }
@@ -421,6 +425,26 @@ impl Node<'_> {
             Ok(next) => Exit::NewConfig(Box::new(next)),
             Err(_) => Exit::Shutdown,
         })
+    }
+}
+
+/// Waits for a new config, shutdown, or (with `changes`) a change of the
+/// plugin store; `None` for the store change, so the caller tries again.
+async fn wait(
+    next_config: &mut tokio::sync::oneshot::Receiver<Instance>,
+    shutdown: &mut watch::Receiver<bool>,
+    changes: Option<&mut watch::Receiver<u64>>,
+) -> Option<Exit> {
+    let store_changed = async {
+        match changes {
+            Some(changes) => changes.changed().await.is_ok(),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        changed = store_changed => (!changed).then_some(Exit::Shutdown),
+        next = next_config => Some(next.map_or(Exit::Shutdown, |next| Exit::NewConfig(Box::new(next)))),
+        _ = shutdown.wait_for(|stop| *stop) => Some(Exit::Shutdown),
     }
 }
 

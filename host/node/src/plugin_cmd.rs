@@ -2,14 +2,16 @@
 //! and inspect the plugins of a node, through its admin API while it runs
 //! or, with `--offline`, in its store directly while it is stopped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ocr_node::admin_client::AdminClient;
+use ocr_node::config::network::NetworkConfig;
 use ocr_node::config::node::NodeConfig;
 use ocr_node::plugin_store::{PluginStore, parse_sha256};
+use ocr_node::storage::SledStorage;
 use ocr_plugin_api::{Plugin, PluginCallError};
 use ocr_plugin_host::{ComponentInfo, EngineOptions, PluginEngine};
 use ocr_plugin_sdk::{NoDataSources, PluginConfig, PluginInfo};
@@ -36,7 +38,13 @@ pub struct Target {
 
 enum Node {
     Api(AdminClient),
-    Store(Box<PluginStore>),
+    /// A stopped node's store, with its state database held open so the
+    /// node cannot start meanwhile, and the plugin its last config names.
+    Store {
+        store: Box<PluginStore>,
+        _lock: SledStorage,
+        named: Option<String>,
+    },
 }
 
 impl Target {
@@ -44,7 +52,20 @@ impl Target {
         match (&self.node, &self.admin, self.offline) {
             (Some(file), _, true) => {
                 let config = NodeConfig::load(file)?;
-                Ok(Node::Store(Box::new(PluginStore::open(&config.data_dir, Some(config.plugin_dir))?)))
+                // sled locks its database: this fails while the node runs.
+                let state = SledStorage::open(&config.data_dir.join("state")).with_context(|| {
+                    format!(
+                        "{}: is the node running? --offline needs it stopped (or use its admin API)",
+                        file.display()
+                    )
+                })?;
+                let named = state
+                    .last_config()?
+                    .and_then(|text| String::from_utf8(text).ok())
+                    .and_then(|text| NetworkConfig::parse(Path::new("(stored config)"), &text).ok())
+                    .map(|instance| hex::encode(instance.plugin_sha256));
+                let store = PluginStore::open(&config.data_dir, Some(config.plugin_dir))?;
+                Ok(Node::Store { store: Box::new(store), _lock: state, named })
             }
             (Some(file), _, false) => Ok(Node::Api(AdminClient::for_node(file)?)),
             (None, Some(url), _) => {
@@ -151,7 +172,7 @@ pub fn run(command: PluginCommand) -> Result<()> {
         PluginCommand::List { target, json } => {
             let listing = match target.open()? {
                 Node::Api(api) => api.list()?,
-                Node::Store(store) => serde_json::to_value(store.list())?,
+                Node::Store { store, .. } => serde_json::to_value(store.list())?,
             };
             if json { print_json(&listing) } else { print_listing(&listing) }
         }
@@ -160,7 +181,7 @@ pub fn run(command: PluginCommand) -> Result<()> {
             let offchain = read_offchain_config(offchain_config.as_deref())?;
             let report = match target.open()? {
                 Node::Api(api) => api.add(&bytes, offchain.as_deref())?,
-                Node::Store(store) => serde_json::to_value(
+                Node::Store { store, .. } => serde_json::to_value(
                     store.add(&bytes, offchain).with_context(|| format!("{} refused", file.display()))?,
                 )?,
             };
@@ -170,7 +191,10 @@ pub fn run(command: PluginCommand) -> Result<()> {
             let sha256 = parse_sha256(&sha256)?;
             match target.open()? {
                 Node::Api(api) => print_json(&api.remove(&sha256)?),
-                Node::Store(store) => {
+                Node::Store { named: Some(named), .. } if named == sha256 => {
+                    bail!("plugin {sha256} is named by the node's last config: the node would need it to resume")
+                }
+                Node::Store { store, .. } => {
                     store.remove(&sha256)?;
                     print_json(&serde_json::json!({ "removed": sha256 }))
                 }
@@ -180,7 +204,7 @@ pub fn run(command: PluginCommand) -> Result<()> {
             let sha256 = parse_sha256(&file.to_string_lossy())?;
             let found = match target.open()? {
                 Node::Api(api) => api.show(&sha256)?,
-                Node::Store(store) => serde_json::to_value(store.list())?
+                Node::Store { store, .. } => serde_json::to_value(store.list())?
                     .as_array()
                     .and_then(|all| all.iter().find(|p| p["sha256"] == sha256.as_str()).cloned())
                     .with_context(|| format!("no plugin with sha256 {sha256} in the store"))?,
@@ -264,7 +288,7 @@ fn print_listing(listing: &Value) -> Result<()> {
         let text = |key: &str| plugin[key].as_str().unwrap_or("-").to_owned();
         let instances: Vec<String> = plugin["instances"]
             .as_array()
-            .map(|all| all.iter().filter_map(Value::as_str).map(|d| d[..d.len().min(16)].to_owned()).collect())
+            .map(|all| all.iter().filter_map(Value::as_str).map(|d| d.chars().take(16).collect()).collect())
             .unwrap_or_default();
         println!("{}  {}  {} bytes", text("sha256"), text("name"), plugin["size"]);
         println!("  world {} version {}", text("world"), text("contract_version"));

@@ -73,7 +73,8 @@ pub struct AddReport {
     pub name: Option<String>,
     /// False when the store already had it (nothing was restarted).
     pub added: bool,
-    /// "cached" or "compiled".
+    /// "compiled", "cached" (its compiled artifact was already there) or
+    /// "none" (the store had it).
     pub compile: &'static str,
     /// Time from the call to ready, in milliseconds.
     pub ready_ms: f64,
@@ -154,6 +155,9 @@ pub struct PluginStore {
     drop_dir: Option<PathBuf>,
     engine: PluginEngine,
     state: Mutex<State>,
+    /// Held through every add and remove: one compile at a time, and no
+    /// add and remove of one plugin interleaved.
+    writes: Mutex<()>,
     changes: watch::Sender<u64>,
 }
 
@@ -203,7 +207,14 @@ impl PluginStore {
                 }
             }
         }
-        Ok(Self { dir, drop_dir, engine, state: Mutex::new(state), changes: watch::channel(0).0 })
+        Ok(Self {
+            dir,
+            drop_dir,
+            engine,
+            state: Mutex::new(state),
+            writes: Mutex::new(()),
+            changes: watch::channel(0).0,
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -235,15 +246,38 @@ impl PluginStore {
     pub fn add(&self, bytes: &[u8], offchain_config: Option<Vec<u8>>) -> Result<AddReport, StoreError> {
         let started = Instant::now();
         let sha256 = ocr_plugin_host::sha256_hex(bytes);
+        let _writing = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.contains(&sha256) {
             let name = self.state().entries.get(&sha256).and_then(|e| e.name.clone());
             let ready_ms = started.elapsed().as_secs_f64() * 1e3;
-            return Ok(AddReport { sha256, name, added: false, compile: "cached", ready_ms, factory_note: None });
+            return Ok(AddReport { sha256, name, added: false, compile: "none", ready_ms, factory_note: None });
         }
+        let result = self.check_and_store(bytes, &sha256, offchain_config);
+        if result.is_err()
+            && let Some(cache) = self.engine.cache()
+        {
+            // Nothing of a refused component stays, its artifact included.
+            let _ = cache.remove(&sha256);
+        }
+        let (name, compile, factory_note) = result?;
+        self.changes.send_modify(|n| *n += 1);
+        tracing::info!(plugin = name.as_deref().unwrap_or("?"), %sha256, compile, "plugin added");
+        let ready_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(AddReport { sha256, name, added: true, compile, ready_ms, factory_note })
+    }
+
+    /// The checks of [`PluginStore::add`], then the write: the name, how it
+    /// was compiled, and the factory's note.
+    fn check_and_store(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        offchain_config: Option<Vec<u8>>,
+    ) -> Result<(Option<String>, &'static str, Option<String>), StoreError> {
         let loaded = self.engine.load(bytes)?;
         let (config, binding) = {
             let state = self.state();
-            match state.wanted.get(&sha256) {
+            match state.wanted.get(sha256) {
                 Some((instance, config)) => (config.clone(), Some(instance.clone())),
                 None => {
                     let mut config = state.running.clone().unwrap_or_else(|| PluginConfig::for_tests(4, 1, Vec::new()));
@@ -272,36 +306,37 @@ impl PluginStore {
         let mut entry = Entry::new(loaded.component_info().clone());
         entry.name.clone_from(&name);
         entry.loaded = Some(loaded);
-        self.state().entries.insert(sha256.clone(), entry);
-        self.changes.send_modify(|n| *n += 1);
-        tracing::info!(plugin = name.as_deref().unwrap_or("?"), %sha256, compile, "plugin added");
-        let ready_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(AddReport { sha256, name, added: true, compile, ready_ms, factory_note })
+        self.state().entries.insert(sha256.to_owned(), entry);
+        Ok((name, compile, factory_note))
     }
 
     /// The loaded component `sha256` (from the compiled-artifact cache when
-    /// it is there) and its usage counters.
-    pub fn get(&self, sha256: &str) -> Result<(Arc<LoadedPlugin>, Arc<PluginUsage>), StoreError> {
-        if let Some(entry) = self.state().entries.get(sha256)
-            && let Some(loaded) = &entry.loaded
-        {
-            return Ok((loaded.clone(), entry.usage.clone()));
-        }
-        if !self.contains(sha256) {
-            return Err(StoreError::NotFound(sha256.to_owned()));
-        }
-        let path = self.dir.join(format!("{sha256}.wasm"));
-        let loaded = self.engine.load_file(&path)?;
-        tracing::info!(
-            %sha256,
-            compile = compile_label(loaded.cache_outcome()),
-            load_ms = loaded.load_time().as_secs_f64() * 1e3,
-            "plugin loaded from the store"
-        );
+    /// it is there) and its usage counters, marked as used by `instance`
+    /// until [`PluginStore::release`]: from here on it cannot be removed.
+    pub fn checkout(&self, sha256: &str, instance: &str) -> Result<(Arc<LoadedPlugin>, Arc<PluginUsage>), StoreError> {
+        let cached = self.state().entries.get(sha256).map(|entry| entry.loaded.clone());
+        let loaded = match cached {
+            None => return Err(StoreError::NotFound(sha256.to_owned())),
+            Some(Some(loaded)) => loaded,
+            Some(None) => {
+                let loaded = self.engine.load_file(&self.dir.join(format!("{sha256}.wasm")))?;
+                tracing::info!(
+                    %sha256,
+                    compile = compile_label(loaded.cache_outcome()),
+                    load_ms = loaded.load_time().as_secs_f64() * 1e3,
+                    "plugin loaded from the store"
+                );
+                loaded
+            }
+        };
+        // A remove may have run meanwhile: only an entry still present is
+        // checked out.
         let mut state = self.state();
         let entry = state.entries.get_mut(sha256).ok_or_else(|| StoreError::NotFound(sha256.to_owned()))?;
         entry.loaded = Some(loaded.clone());
-        Ok((loaded, entry.usage.clone()))
+        let usage = entry.usage.clone();
+        state.in_use.entry(sha256.to_owned()).or_default().insert(instance.to_owned());
+        Ok((loaded, usage))
     }
 
     /// Records that `instance` wants plugin `sha256` with factory config
@@ -310,18 +345,18 @@ impl PluginStore {
         self.state().wanted.insert(sha256.to_owned(), (instance.to_owned(), config));
     }
 
-    /// Marks `sha256` as used by `instance` (whose factory config is
-    /// `config`) until [`PluginStore::release`].
-    pub fn acquire(&self, sha256: &str, instance: &str, name: &str, config: &PluginConfig) {
+    /// Records what the instance that checked out `sha256` learned from its
+    /// factory: the plugin's name, and its config (the base of later smoke
+    /// configs).
+    pub fn running(&self, sha256: &str, name: &str, config: &PluginConfig) {
         let mut state = self.state();
         state.running = Some(config.clone());
-        state.in_use.entry(sha256.to_owned()).or_default().insert(instance.to_owned());
         if let Some(entry) = state.entries.get_mut(sha256) {
             entry.name = Some(name.to_owned());
         }
     }
 
-    /// Ends a use begun by [`PluginStore::acquire`].
+    /// Ends a use begun by [`PluginStore::checkout`] (and a want).
     pub fn release(&self, sha256: &str, instance: &str) {
         let mut state = self.state();
         if let Some(users) = state.in_use.get_mut(sha256) {
@@ -333,21 +368,32 @@ impl PluginStore {
         state.wanted.retain(|_, (wanting, _)| wanting != instance);
     }
 
-    /// Removes `sha256` and its compiled artifacts, unless an instance uses it.
+    /// Removes `sha256` and its compiled artifacts (and its copies in the
+    /// watched directory), unless an instance uses it.
     pub fn remove(&self, sha256: &str) -> Result<(), StoreError> {
-        let mut state = self.state();
-        if let Some(users) = state.in_use.get(sha256) {
-            return Err(StoreError::InUse { sha256: sha256.to_owned(), instances: users.iter().cloned().collect() });
+        let _writing = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Out of the index first, so no instance can check it out while
+        // its files go; back in if they cannot be deleted.
+        let entry = {
+            let mut state = self.state();
+            if let Some(users) = state.in_use.get(sha256) {
+                return Err(StoreError::InUse {
+                    sha256: sha256.to_owned(),
+                    instances: users.iter().cloned().collect(),
+                });
+            }
+            state.entries.remove(sha256).ok_or_else(|| StoreError::NotFound(sha256.to_owned()))?
+        };
+        if let Err(error) = self.delete_files(sha256) {
+            self.state().entries.insert(sha256.to_owned(), entry);
+            return Err(error);
         }
-        if state.entries.remove(sha256).is_none() {
-            return Err(StoreError::NotFound(sha256.to_owned()));
-        }
-        drop(state);
-        let path = self.dir.join(format!("{sha256}.wasm"));
-        std::fs::remove_file(&path).map_err(|source| StoreError::Io { path, source })?;
-        if let Some(cache) = self.engine.cache() {
-            cache.remove(sha256)?;
-        }
+        self.changes.send_modify(|n| *n += 1);
+        tracing::info!(%sha256, "plugin removed");
+        Ok(())
+    }
+
+    fn delete_files(&self, sha256: &str) -> Result<(), StoreError> {
         if let Some(Ok(entries)) = self.drop_dir.as_ref().map(std::fs::read_dir) {
             for path in entries.flatten().map(|e| e.path()).filter(|p| is_wasm(p)) {
                 if std::fs::read(&path).is_ok_and(|bytes| ocr_plugin_host::sha256_hex(&bytes) == sha256) {
@@ -355,9 +401,11 @@ impl PluginStore {
                 }
             }
         }
-        self.changes.send_modify(|n| *n += 1);
-        tracing::info!(%sha256, "plugin removed");
-        Ok(())
+        if let Some(cache) = self.engine.cache() {
+            cache.remove(sha256)?;
+        }
+        let path = self.dir.join(format!("{sha256}.wasm"));
+        std::fs::remove_file(&path).map_err(|source| StoreError::Io { path, source })
     }
 
     /// Every plugin in the store, with its users and counters.
@@ -393,11 +441,17 @@ fn is_wasm(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "wasm")
 }
 
+/// Writes `path` so that it is whole or absent after a crash. Adds are
+/// serialised (`writes`), so one temporary name per process is enough.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 /// The watched drop directory: `.wasm` files that appear or change in it
@@ -427,8 +481,10 @@ impl DropDirectory {
     pub fn scan(&mut self, store: &PluginStore) -> Vec<DropResult> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut results = Vec::new();
+        let mut present = std::collections::HashSet::new();
         for entry in entries.flatten() {
             let path = entry.path();
+            present.insert(path.clone());
             let Ok(meta) = entry.metadata() else { continue };
             if !meta.is_file() || !is_wasm(&path) {
                 continue;
@@ -450,6 +506,7 @@ impl DropDirectory {
             };
             results.push(DropResult { file: path, result });
         }
+        self.seen.retain(|path, _| present.contains(path));
         results
     }
 }

@@ -2,9 +2,14 @@
 //! deadlines (fuel and epoch interruption), so they never run on the async
 //! runtime: the driver queues calls here (bounded) and receives results on a
 //! bounded channel. A call that cannot be queued is answered at once as a
-//! failed call, which the core treats as "no contribution".
+//! failed call, which the core treats as "no contribution". When the
+//! instance ends, the call in progress finishes, queued ones are abandoned
+//! (their results could only be stale), and the plugin is closed before
+//! [`PluginWorker::finish`] returns.
 
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 use ocr_core::plugin_call::{self, CallId, PluginCall, PluginRequest, PluginResponse};
@@ -60,7 +65,8 @@ pub fn failed(request: &PluginRequest) -> PluginResponse {
 /// The driver's handle on the plugin thread.
 pub struct PluginWorker {
     calls: SyncSender<Box<PluginCall>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    closing: Arc<AtomicBool>,
+    closed: Receiver<()>,
 }
 
 impl PluginWorker {
@@ -71,8 +77,14 @@ impl PluginWorker {
         results: mpsc::Sender<Finished>,
     ) -> std::io::Result<Self> {
         let (calls, queue) = sync_channel::<Box<PluginCall>>(QUEUE);
-        let thread = std::thread::Builder::new().name(format!("plugin-{name}")).spawn(move || {
+        let closing = Arc::new(AtomicBool::new(false));
+        let (closed_tx, closed) = sync_channel(1);
+        let stop = closing.clone();
+        std::thread::Builder::new().name(format!("plugin-{name}")).spawn(move || {
             while let Ok(call) = queue.recv() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let started = Instant::now();
                 let (response, error) = plugin_call::execute(plugin.as_mut(), &call.request);
                 let finished = Finished {
@@ -91,8 +103,19 @@ impl PluginWorker {
             if let Err(error) = plugin.close() {
                 tracing::debug!(%error, "plugin close failed");
             }
+            let _ = closed_tx.send(());
         })?;
-        Ok(Self { calls, thread: Some(thread) })
+        Ok(Self { calls, closing, closed })
+    }
+
+    /// Ends the instance: abandons queued calls, lets the one in progress
+    /// finish (its own deadline bounds it) and closes the plugin, waiting
+    /// at most `bound`. Blocking: call it off the async runtime.
+    pub fn finish(self, bound: Duration) -> bool {
+        self.closing.store(true, Ordering::Relaxed);
+        let Self { calls, closed, .. } = self;
+        drop(calls);
+        closed.recv_timeout(bound).is_ok()
     }
 
     /// Queues a call; `Err` gives it back when the queue is full or the
@@ -101,15 +124,5 @@ impl PluginWorker {
         self.calls.try_send(call).map_err(|e| match e {
             TrySendError::Full(call) | TrySendError::Disconnected(call) => call,
         })
-    }
-}
-
-impl Drop for PluginWorker {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread after its current call, which
-        // its own deadline bounds; do not wait for it here.
-        let (closed, _) = sync_channel(0);
-        self.calls = closed;
-        drop(self.thread.take());
     }
 }

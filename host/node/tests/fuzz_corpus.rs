@@ -34,6 +34,8 @@ fn broken_seeds_fail_naming_the_field() {
     assert!(node("node_bad_peer_id.toml").contains("field `peers.zz33"));
     assert!(node("node_bad_same_listener.toml").contains("field `metrics_listen`"));
     assert!(node("node_bad_source.toml").contains("field `sources.eth-usd`"));
+    assert!(node("node_bad_admin_no_token.toml").contains("field `admin_token_file`"));
+    assert!(node("node_bad_admin_public.toml").contains("field `admin_listen`: must be a loopback address"));
     assert!(node("node_truncated.toml").starts_with("node_truncated.toml: "));
     assert!(node("syntax_error.toml").starts_with("syntax_error.toml: "));
     assert!(network("network_bad_f.toml").contains("f: "));

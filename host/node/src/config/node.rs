@@ -166,6 +166,9 @@ impl NodeConfig {
                 return Err(invalid(field, format!("{address} is already used by another listener")));
             }
         }
+        if raw.admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            return Err(invalid("admin_listen", "must be a loopback address: the admin API is local".into()));
+        }
         if raw.admin_listen.is_some() && raw.admin_token_file.is_none() {
             return Err(invalid(
                 "admin_token_file",
