@@ -30,9 +30,17 @@ use crate::plugin_store::{PluginStore, StoreError, parse_sha256};
 /// The shortest token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// Reads the admin token from `file` (trimmed), refusing a short one.
+/// Reads the admin token from `file` (trimmed), refusing a short one and
+/// warning when others may read the file.
 pub fn read_token(file: &Path) -> anyhow::Result<String> {
     let token = std::fs::read_to_string(file).with_context(|| format!("admin_token_file {}", file.display()))?;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(file) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), "the admin token file is readable by others; chmod 600 it");
+        }
+    }
     let token = token.trim().to_owned();
     anyhow::ensure!(
         token.len() >= MIN_TOKEN_LEN,

@@ -510,3 +510,55 @@ impl DropDirectory {
         results
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_sha256_is_64_hex_digits() {
+        let sha = "AB".repeat(32);
+        assert_eq!(parse_sha256(&format!("0x{sha}")).unwrap(), sha.to_ascii_lowercase());
+        assert!(matches!(parse_sha256("abc"), Err(StoreError::BadSha256(_))));
+        assert!(matches!(parse_sha256(&"zz".repeat(32)), Err(StoreError::BadSha256(_))));
+    }
+
+    #[test]
+    fn the_watched_directory_reports_each_version_of_a_file_once_and_refuses_without_storing() {
+        let data = tempfile::tempdir().unwrap();
+        let drops = tempfile::tempdir().unwrap();
+        let store = PluginStore::open(data.path(), Some(drops.path().to_owned())).unwrap();
+        let mut watched = DropDirectory::new(drops.path().to_owned());
+        std::fs::write(drops.path().join("notes.txt"), b"ignored: not .wasm").unwrap();
+        std::fs::write(drops.path().join("broken.wasm"), b"not a component").unwrap();
+        // Over the cap: refused from its size, without reading it.
+        let big = std::fs::File::create(drops.path().join("big.wasm")).unwrap();
+        big.set_len(store.max_component_bytes() as u64 + 1).unwrap();
+
+        let mut first = watched.scan(&store);
+        first.sort_by(|a, b| a.file.cmp(&b.file));
+        let errors: Vec<String> = first.iter().map(|r| r.result.as_ref().unwrap_err().to_string()).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("over the"), "{}", errors[0]);
+        assert!(errors[1].contains("not a WebAssembly component"), "{}", errors[1]);
+        assert!(watched.scan(&store).is_empty(), "an unchanged file is not reported again");
+
+        std::fs::write(drops.path().join("broken.wasm"), b"still not a component").unwrap();
+        assert_eq!(watched.scan(&store).len(), 1, "a changed file is looked at again");
+        assert!(store.list().is_empty(), "nothing refused is stored");
+        assert_eq!(std::fs::read_dir(data.path().join("plugins")).unwrap().count(), 0);
+        assert!(matches!(store.checkout(&"00".repeat(32), "instance"), Err(StoreError::NotFound(_))));
+        assert!(matches!(store.remove(&"00".repeat(32)), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_file_that_does_not_match_its_name_is_left_out_when_the_store_opens() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join("plugins")).unwrap();
+        std::fs::write(data.path().join("plugins").join(format!("{}.wasm", "ab".repeat(32))), b"junk").unwrap();
+        let store = PluginStore::open(data.path(), None).unwrap();
+        assert!(store.list().is_empty());
+    }
+}
