@@ -107,6 +107,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         liar: false,
         durability: options.durability,
         chain: None,
+        sources: None,
     })?;
     let (stop, shutdown) = watch::channel(false);
     let (events_tx, mut events) = mpsc::channel::<(usize, DriverEvent)>(65_536);

@@ -43,6 +43,9 @@ pub struct InitOptions {
     /// (JSON-RPC URL, aggregator address). Each node then gets a `[chain]`
     /// section and a `secret` file with the shared secret.
     pub chain: Option<(String, alloy_primitives::Address)>,
+    /// The `[sources.NAME]` tables every node gets, as TOML; `None` for the
+    /// median demo's market (`eth-usd`, a random walk, and `link-eth`).
+    pub sources: Option<String>,
 }
 
 /// Where things were written.
@@ -193,7 +196,10 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
             }
         }
         writeln!(text)?;
-        text.push_str(&market(options.liar && i == usize::from(n) - 1));
+        match &options.sources {
+            Some(sources) => text.push_str(sources),
+            None => text.push_str(&market(options.liar && i == usize::from(n) - 1)),
+        }
         if let Some((rpc_url, contract)) = &options.chain {
             write_private(&dir.join("secret"), &hex::encode(secret))?;
             writeln!(

@@ -182,6 +182,7 @@ pub fn network(command: NetworkCommand) -> Result<()> {
                 liar,
                 durability: Durability::Machine,
                 chain: rpc_url.zip(contract),
+                sources: None,
             })?;
             for (i, config) in layout.node_configs.iter().enumerate() {
                 println!("node {i}: ocr-node run --config {}", config.display());

@@ -26,6 +26,7 @@ fn generated(dir: &Path) -> (String, String) {
         liar: false,
         durability: Durability::Machine,
         chain: None,
+        sources: None,
     })
     .unwrap();
     (

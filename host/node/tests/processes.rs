@@ -86,6 +86,7 @@ fn four_processes_commit_survive_a_kill_and_refuse_a_stranger() {
         liar: false,
         durability: ocr_node::storage::Durability::Machine,
         chain: None,
+        sources: None,
     })
     .unwrap();
     let genuine = std::fs::read_to_string(&layout.network_config).unwrap();

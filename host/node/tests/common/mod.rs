@@ -123,6 +123,7 @@ pub fn network(dir: &Path) -> (Layout, Vec<Node>) {
         liar: true,
         durability: ocr_node::storage::Durability::Machine,
         chain: None,
+        sources: None,
     })
     .unwrap();
     let nodes = layout
