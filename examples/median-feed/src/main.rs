@@ -120,6 +120,7 @@ async fn main() -> Result<()> {
         liar: true,
         durability: Durability::Machine,
         chain: Some((rpc_url.clone(), contract)),
+        sources: None,
     })?;
     let network: ocr_node::config::network::NetworkConfig =
         toml::from_str(&std::fs::read_to_string(&layout.network_config)?)?;
