@@ -9,9 +9,14 @@
 //! trace hash: one seed always replays one trace.
 
 pub mod faults;
+pub mod kit;
 pub mod network;
 pub mod sources;
 pub mod world;
 
+pub use kit::{KitReport, Script, ScriptedSources, TestKit};
 pub use network::{NetworkModel, Partition};
-pub use world::{Byzantine, Crash, LIVENESS_BOUND, Outcome, Scenario, Simulation, Twin};
+pub use world::{
+    Byzantine, Crash, Divergence, LIVENESS_BOUND, Outcome, PluginFactory, PluginSpec, Scenario, Simulation,
+    SourcesFactory, Twin,
+};

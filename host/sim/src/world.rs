@@ -15,14 +15,17 @@ use ocr_core::certificate::CertifiedCommit;
 use ocr_core::messages::Message;
 use ocr_core::onchain::{self, OnchainKey};
 use ocr_core::oracle::{Action, Oracle, OracleSetup, Persisted, Timer};
+use ocr_core::plugin_call::PluginRequest;
 use ocr_core::plugin_call::{self, CallId, PluginResponse};
 use ocr_core::signing::OffchainKey;
 use ocr_core::{OracleIdentity, PublicConfig};
-use ocr_plugin_api::{LimitChecked, NativePlugin, Plugin};
+use ocr_plugin_api::{NativePlugin, Plugin};
+use ocr_plugin_sdk::DataSources;
 use ocr_plugin_sdk::{ConfigDigest, PluginConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use std::fmt;
 
 use crate::network::{Nanos, NetworkModel};
 use crate::sources::{SimulatedSources, VirtualClock};
@@ -110,7 +113,7 @@ struct Node {
     incarnation: u64,
     key: Arc<OffchainKey>,
     onchain_key: Arc<OnchainKey>,
-    plugin: LimitChecked<NativePlugin<MedianPlugin>>,
+    plugin: Box<dyn Plugin + Send>,
     storage: Persisted,
     timers: BTreeMap<Timer, u64>,
     /// (seq-nr, sha256 of the outcome, incarnation) in delivery order.
@@ -138,6 +141,14 @@ pub struct Outcome {
     pub transmissions: u64,
     /// Events processed.
     pub events: u64,
+    /// Deterministic calls that gave honest oracles different outputs (only
+    /// with [`PluginSpec::check_determinism`]).
+    pub divergences: Vec<Divergence>,
+    /// The committed outcome of every seq-nr.
+    pub committed: BTreeMap<u64, Vec<u8>>,
+    /// Attested reports by (seq-nr, index) (only with
+    /// [`PluginSpec::check_determinism`]).
+    pub reports: BTreeMap<(u64, usize), Vec<u8>>,
 }
 
 /// A simulation in progress.
@@ -156,7 +167,12 @@ pub struct Simulation {
     /// seq-nr -> the outcome first committed for it, anywhere.
     decided: BTreeMap<u64, Vec<u8>>,
     /// An independent instance of the plugin that recomputes reports.
-    reference: LimitChecked<NativePlugin<MedianPlugin>>,
+    reference: Box<dyn Plugin + Send>,
+    plugin: PluginSpec,
+    /// (seq-nr, method, inputs) → honest oracle → outputs, of deterministic
+    /// calls, when the spec asks for determinism checks.
+    determinism: DeterminismLog,
+    reports: BTreeMap<(u64, usize), Vec<u8>>,
     attested: u64,
     refused: u64,
     transmissions: u64,
@@ -165,8 +181,102 @@ pub struct Simulation {
     processed: u64,
 }
 
-/// The public config every scenario uses (timers in development ranges).
-pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>], onchain: &[Arc<OnchainKey>]) -> PublicConfig {
+/// Builds one oracle's plugin instance from its factory config and sources.
+pub type PluginFactory = Arc<
+    dyn Fn(&PluginConfig, Arc<dyn DataSources + Send + Sync>) -> Result<Box<dyn Plugin + Send>, String> + Send + Sync,
+>;
+
+/// Builds one oracle's data sources from the virtual clock.
+pub type SourcesFactory = Arc<dyn Fn(VirtualClock, u8) -> Arc<dyn DataSources + Send + Sync> + Send + Sync>;
+
+/// The plugin a simulation runs: its offchain config, how each oracle's
+/// instance and sources are made, and whether deterministic calls are
+/// compared across oracles (the plugin test kit's divergence report).
+#[derive(Clone)]
+pub struct PluginSpec {
+    /// The plugin's offchain config, in the public config.
+    pub offchain_config: Vec<u8>,
+    /// Makes an instance.
+    pub factory: PluginFactory,
+    /// Makes an oracle's sources.
+    pub sources: SourcesFactory,
+    /// Compare the outputs of deterministic calls across honest oracles.
+    pub check_determinism: bool,
+}
+
+impl fmt::Debug for PluginSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginSpec")
+            .field("offchain_config", &String::from_utf8_lossy(&self.offchain_config))
+            .field("check_determinism", &self.check_determinism)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The median plugin's config in the simulations.
+pub const MEDIAN_CONFIG: &[u8] = br#"{"version":1,"value_source":"price","juels_per_fee_coin_source":"juels","deviation_threshold_ppb":1000000,"heartbeat_seconds":10}"#;
+
+impl PluginSpec {
+    /// The native median plugin over the simulated market.
+    pub fn median() -> Self {
+        Self {
+            offchain_config: MEDIAN_CONFIG.to_vec(),
+            factory: Arc::new(|config, sources| {
+                NativePlugin::<MedianPlugin>::create(config, sources)
+                    .map(|plugin| Box::new(plugin) as Box<dyn Plugin + Send>)
+                    .map_err(|e| e.to_string())
+            }),
+            sources: Arc::new(|clock, oracle| Arc::new(SimulatedSources::new(clock, oracle))),
+            check_determinism: false,
+        }
+    }
+}
+
+/// (seq-nr, method, sha256 of the inputs) → oracle → sha256 of the output.
+type DeterminismLog = BTreeMap<(u64, &'static str, [u8; 32]), BTreeMap<u8, [u8; 32]>>;
+
+/// Oracles whose deterministic call gave different outputs for the same
+/// inputs: the plugin is not deterministic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The seq-nr of the call.
+    pub seq_nr: u64,
+    /// The method.
+    pub method: &'static str,
+    /// Oracles grouped by the output they got, largest group first.
+    pub groups: Vec<Vec<u8>>,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seq_nr {}: {} gave different outputs for the same inputs: oracles", self.seq_nr, self.method)?;
+        for (i, group) in self.groups.iter().enumerate() {
+            write!(f, "{}{group:?}", if i == 0 { " " } else { " vs " })?;
+        }
+        Ok(())
+    }
+}
+
+/// The method of a deterministic request, if it is one.
+fn deterministic_method(request: &PluginRequest) -> Option<&'static str> {
+    match request {
+        PluginRequest::ValidateObservation { .. } => Some("validate-observation"),
+        PluginRequest::ObservationQuorum { .. } => Some("observation-quorum"),
+        PluginRequest::ProposalOutcome { .. } => Some("outcome"),
+        PluginRequest::Reports { .. } => Some("reports"),
+        _ => None,
+    }
+}
+
+/// The public config every scenario uses (timers in development ranges),
+/// with `plugin_config` as the plugin's offchain config.
+pub fn public_config(
+    n: u8,
+    f: u8,
+    keys: &[Arc<OffchainKey>],
+    onchain: &[Arc<OnchainKey>],
+    plugin_config: &[u8],
+) -> PublicConfig {
     let oracles = (0..n)
         .map(|i| OracleIdentity {
             offchain_public_key: keys[usize::from(i)].public_key(),
@@ -176,7 +286,7 @@ pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>], onchain: &[Arc<Onc
         })
         .collect();
     PublicConfig {
-        reporting_plugin_config: br#"{"version":1,"value_source":"price","juels_per_fee_coin_source":"juels","deviation_threshold_ppb":1000000,"heartbeat_seconds":10}"#.to_vec(),
+        reporting_plugin_config: plugin_config.to_vec(),
         ..PublicConfig::development(ConfigDigest([0x5a; 32]), oracles, f)
     }
 }
@@ -184,6 +294,12 @@ pub fn public_config(n: u8, f: u8, keys: &[Arc<OffchainKey>], onchain: &[Arc<Onc
 impl Simulation {
     /// Sets up the scenario and starts every oracle.
     pub fn new(scenario: Scenario) -> Self {
+        Self::with_plugin(scenario, PluginSpec::median())
+    }
+
+    /// A simulation of `scenario` running `plugin`. Panics if the plugin's
+    /// factory refuses the config: a test setup error.
+    pub fn with_plugin(scenario: Scenario, plugin: PluginSpec) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(scenario.seed);
         let keys: Vec<Arc<OffchainKey>> =
             (0..scenario.n).map(|_| Arc::new(OffchainKey::from_seed(rng.random()))).collect();
@@ -194,7 +310,7 @@ impl Simulation {
                 Arc::new(OnchainKey::from_bytes(&secret).unwrap_or_else(|_| unreachable!("a valid scalar")))
             })
             .collect();
-        let config = Arc::new(public_config(scenario.n, scenario.f, &keys, &onchain));
+        let config = Arc::new(public_config(scenario.n, scenario.f, &keys, &onchain, &plugin.offchain_config));
         let secret: [u8; 16] = rng.random();
         let clock = VirtualClock::default();
         let instances = scenario.n + u8::from(scenario.twin.is_some());
@@ -208,15 +324,15 @@ impl Simulation {
                     PluginConfig::for_tests(scenario.n, scenario.f, config.reporting_plugin_config.clone());
                 plugin_config.oracle_id = i;
                 plugin_config.config_digest = config.config_digest;
-                let sources = Arc::new(SimulatedSources::new(clock.clone(), i));
-                let plugin = NativePlugin::<MedianPlugin>::create(&plugin_config, sources)
-                    .unwrap_or_else(|e| panic!("the median plugin refused the simulation's config: {e}"));
+                let sources = (plugin.sources)(clock.clone(), i);
+                let instance = (plugin.factory)(&plugin_config, sources)
+                    .unwrap_or_else(|e| panic!("the plugin refused the simulation's config: {e}"));
                 Node {
                     oracle: None,
                     incarnation: 0,
                     key: keys[usize::from(i)].clone(),
                     onchain_key: onchain[usize::from(i)].clone(),
-                    plugin,
+                    plugin: instance,
                     storage: Persisted::default(),
                     timers: BTreeMap::new(),
                     committed: Vec::new(),
@@ -227,9 +343,8 @@ impl Simulation {
             config_digest: config.config_digest,
             ..PluginConfig::for_tests(scenario.n, scenario.f, config.reporting_plugin_config.clone())
         };
-        let reference =
-            NativePlugin::<MedianPlugin>::create(&reference_config, Arc::new(SimulatedSources::new(clock.clone(), 0)))
-                .unwrap_or_else(|e| panic!("the median plugin refused the simulation's config: {e}"));
+        let reference = (plugin.factory)(&reference_config, (plugin.sources)(clock.clone(), 0))
+            .unwrap_or_else(|e| panic!("the plugin refused the simulation's config: {e}"));
         let mut sim = Self {
             scenario,
             config,
@@ -244,6 +359,9 @@ impl Simulation {
             trace: Sha256::new(),
             decided: BTreeMap::new(),
             reference,
+            plugin,
+            determinism: BTreeMap::new(),
+            reports: BTreeMap::new(),
             attested: 0,
             refused: 0,
             transmissions: 0,
@@ -339,6 +457,7 @@ impl Simulation {
         }
         self.check_liveness();
         let deliveries = self.nodes.iter().map(|n| n.committed.len() as u64).sum();
+        let divergences = self.divergences();
         Outcome {
             trace_hash: hex::encode(self.trace.clone().finalize()),
             deliveries,
@@ -349,6 +468,9 @@ impl Simulation {
             refused_messages: self.refused,
             transmissions: self.transmissions,
             events: self.processed,
+            divergences,
+            committed: self.decided,
+            reports: self.reports,
         }
     }
 
@@ -441,8 +563,11 @@ impl Simulation {
                 Action::PersistCertificate(c) => self.nodes[usize::from(node)].storage.certificate = Some(c),
                 Action::CallPlugin(call) => {
                     let n = &mut self.nodes[usize::from(node)];
-                    let (response, _error) = plugin_call::execute(&mut n.plugin, &call.request);
+                    let (response, _error) = plugin_call::execute(n.plugin.as_mut(), &call.request);
                     let incarnation = n.incarnation;
+                    if self.plugin.check_determinism && !self.is_faulty(node) {
+                        self.compare(node, call.id.seq_nr, &call.request, &response);
+                    }
                     let latency = self.rng.random_range(50_000..500_000);
                     self.schedule(self.now + latency, Event::PluginDone { node, incarnation, id: call.id, response });
                 }
@@ -458,6 +583,33 @@ impl Simulation {
                 }
             }
         }
+    }
+
+    /// Records a deterministic call's output, keyed by its inputs.
+    fn compare(&mut self, node: u8, seq_nr: u64, request: &PluginRequest, response: &PluginResponse) {
+        let Some(method) = deterministic_method(request) else { return };
+        let inputs: [u8; 32] = Sha256::digest(format!("{request:?}").as_bytes()).into();
+        let outputs: [u8; 32] = Sha256::digest(format!("{response:?}").as_bytes()).into();
+        let identity = self.identity(node);
+        self.determinism.entry((seq_nr, method, inputs)).or_default().insert(identity, outputs);
+    }
+
+    /// Calls whose honest oracles disagree, in seq-nr order.
+    fn divergences(&self) -> Vec<Divergence> {
+        let mut found = Vec::new();
+        for ((seq_nr, method, _), outputs) in &self.determinism {
+            let mut groups: BTreeMap<[u8; 32], Vec<u8>> = BTreeMap::new();
+            for (oracle, output) in outputs {
+                groups.entry(*output).or_default().push(*oracle);
+            }
+            if groups.len() > 1 {
+                let mut groups: Vec<Vec<u8>> = groups.into_values().collect();
+                groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+                found.push(Divergence { seq_nr: *seq_nr, method, groups });
+            }
+        }
+        found.dedup_by(|a, b| a.seq_nr == b.seq_nr && a.method == b.method && a.groups == b.groups);
+        found
     }
 
     fn byzantine(&self, node: u8) -> Option<Byzantine> {
@@ -527,6 +679,9 @@ impl Simulation {
         self.record(|| format!("attested {node} {} {}", report.seq_nr, report.index));
         if self.is_faulty(node) {
             return;
+        }
+        if self.plugin.check_determinism {
+            self.reports.entry((report.seq_nr, report.index)).or_insert_with(|| report.report.report.clone());
         }
         let f = usize::from(self.scenario.f);
         let expected = self

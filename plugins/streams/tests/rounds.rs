@@ -70,16 +70,11 @@ impl Cluster {
                 StreamsPlugin::new(&config).unwrap().0
             })
             .collect();
-        let values = [
-            ("btc-usd", 6_000_000),
-            ("eth-usd", 300_000),
-            ("sol-usd", 15_000),
-            ("link-usd", 1_500),
-            ("dot-usd", 700),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let values =
+            [("btc-usd", 6_000_000), ("eth-usd", 300_000), ("sol-usd", 15_000), ("link-usd", 1_500), ("dot-usd", 700)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
         Self { oracles, market: Market { values, now: START }, previous: Vec::new(), seq_nr: 0, liar: false }
     }
 
