@@ -128,11 +128,14 @@ impl TestKit {
 }
 
 impl KitReport {
-    /// The run's problems: safety violations, divergences, or nothing
-    /// committed. `Ok` for a healthy run.
+    /// The run's problems: safety violations, divergences, plugin failures
+    /// that no input excuses (traps, outputs over the declared limits,
+    /// `reports` failing on a committed outcome), or nothing committed.
+    /// `Ok` for a healthy run.
     pub fn check(&self) -> Result<(), String> {
         let mut problems: Vec<String> = self.outcome.violations.clone();
         problems.extend(self.outcome.divergences.iter().map(Divergence::to_string));
+        problems.extend(self.outcome.plugin_errors.iter().cloned());
         if self.outcome.committed.is_empty() {
             problems.push("no outcome committed".into());
         }

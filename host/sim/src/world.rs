@@ -19,7 +19,7 @@ use ocr_core::plugin_call::PluginRequest;
 use ocr_core::plugin_call::{self, CallId, PluginResponse};
 use ocr_core::signing::OffchainKey;
 use ocr_core::{OracleIdentity, PublicConfig};
-use ocr_plugin_api::{NativePlugin, Plugin};
+use ocr_plugin_api::{NativePlugin, Plugin, PluginCallError};
 use ocr_plugin_sdk::DataSources;
 use ocr_plugin_sdk::{ConfigDigest, PluginConfig};
 use rand::{Rng, SeedableRng};
@@ -149,6 +149,9 @@ pub struct Outcome {
     /// Attested reports by (seq-nr, index) (only with
     /// [`PluginSpec::check_determinism`]).
     pub reports: BTreeMap<(u64, usize), Vec<u8>>,
+    /// Calls of honest oracles that failed through the plugin's fault (only
+    /// with [`PluginSpec::check_determinism`]; the first 100).
+    pub plugin_errors: Vec<String>,
 }
 
 /// A simulation in progress.
@@ -172,6 +175,7 @@ pub struct Simulation {
     /// (seq-nr, method, inputs) → honest oracle → outputs, of deterministic
     /// calls, when the spec asks for determinism checks.
     determinism: DeterminismLog,
+    plugin_errors: Vec<String>,
     reports: BTreeMap<(u64, usize), Vec<u8>>,
     attested: u64,
     refused: u64,
@@ -233,7 +237,9 @@ impl PluginSpec {
 }
 
 /// (seq-nr, method, sha256 of the inputs) → oracle → sha256 of the output.
-type DeterminismLog = BTreeMap<(u64, &'static str, [u8; 32]), BTreeMap<u8, [u8; 32]>>;
+/// An oracle with two outputs for the same inputs (across a restart) is
+/// caught too.
+type DeterminismLog = BTreeMap<(u64, &'static str, [u8; 32]), BTreeMap<u8, std::collections::BTreeSet<[u8; 32]>>>;
 
 /// Oracles whose deterministic call gave different outputs for the same
 /// inputs: the plugin is not deterministic.
@@ -361,6 +367,7 @@ impl Simulation {
             reference,
             plugin,
             determinism: BTreeMap::new(),
+            plugin_errors: Vec::new(),
             reports: BTreeMap::new(),
             attested: 0,
             refused: 0,
@@ -471,6 +478,7 @@ impl Simulation {
             divergences,
             committed: self.decided,
             reports: self.reports,
+            plugin_errors: self.plugin_errors,
         }
     }
 
@@ -563,10 +571,13 @@ impl Simulation {
                 Action::PersistCertificate(c) => self.nodes[usize::from(node)].storage.certificate = Some(c),
                 Action::CallPlugin(call) => {
                     let n = &mut self.nodes[usize::from(node)];
-                    let (response, _error) = plugin_call::execute(n.plugin.as_mut(), &call.request);
+                    let (response, error) = plugin_call::execute(n.plugin.as_mut(), &call.request);
                     let incarnation = n.incarnation;
                     if self.plugin.check_determinism && !self.is_faulty(node) {
                         self.compare(node, call.id.seq_nr, &call.request, &response);
+                        if let Some(error) = &error {
+                            self.plugin_failed(node, call.id.seq_nr, error);
+                        }
                     }
                     let latency = self.rng.random_range(50_000..500_000);
                     self.schedule(self.now + latency, Event::PluginDone { node, incarnation, id: call.id, response });
@@ -585,13 +596,34 @@ impl Simulation {
         }
     }
 
-    /// Records a deterministic call's output, keyed by its inputs.
+    /// Records a deterministic call's output, keyed by its inputs. The
+    /// deprecated epoch and round are left out of the key: they may differ
+    /// between oracles, and a plugin they influence is non-deterministic.
     fn compare(&mut self, node: u8, seq_nr: u64, request: &PluginRequest, response: &PluginResponse) {
         let Some(method) = deterministic_method(request) else { return };
+        let mut request = request.clone();
+        if let PluginRequest::ValidateObservation { ctx, .. }
+        | PluginRequest::ObservationQuorum { ctx, .. }
+        | PluginRequest::ProposalOutcome { ctx, .. } = &mut request
+        {
+            ctx.epoch = 0;
+            ctx.round = 0;
+        }
         let inputs: [u8; 32] = Sha256::digest(format!("{request:?}").as_bytes()).into();
         let outputs: [u8; 32] = Sha256::digest(format!("{response:?}").as_bytes()).into();
         let identity = self.identity(node);
-        self.determinism.entry((seq_nr, method, inputs)).or_default().insert(identity, outputs);
+        self.determinism.entry((seq_nr, method, inputs)).or_default().entry(identity).or_default().insert(outputs);
+    }
+
+    /// Records a failed call of an honest oracle that is the plugin's fault
+    /// whatever its inputs: a trap, an output over its limits, a malformed
+    /// result, or `reports` refusing a committed outcome.
+    fn plugin_failed(&mut self, node: u8, seq_nr: u64, error: &PluginCallError) {
+        let blameless = matches!(error, PluginCallError::Guest { .. })
+            && !matches!(error.method(), ocr_plugin_api::Method::Reports);
+        if !blameless && self.plugin_errors.len() < 100 {
+            self.plugin_errors.push(format!("oracle {node}, seq_nr {seq_nr}: {error}"));
+        }
     }
 
     /// Calls whose honest oracles disagree, in seq-nr order.
@@ -599,8 +631,10 @@ impl Simulation {
         let mut found = Vec::new();
         for ((seq_nr, method, _), outputs) in &self.determinism {
             let mut groups: BTreeMap<[u8; 32], Vec<u8>> = BTreeMap::new();
-            for (oracle, output) in outputs {
-                groups.entry(*output).or_default().push(*oracle);
+            for (oracle, outputs) in outputs {
+                for output in outputs {
+                    groups.entry(*output).or_default().push(*oracle);
+                }
             }
             if groups.len() > 1 {
                 let mut groups: Vec<Vec<u8>> = groups.into_values().collect();

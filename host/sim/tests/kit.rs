@@ -75,6 +75,60 @@ fn the_streams_plugin_passes_the_kit_under_crashes_and_equivocation() {
     }
 }
 
+/// A plugin whose `reports` returns more reports than it declared: every
+/// oracle fails alike, so there is no divergence, but the kit reports it.
+#[test]
+fn a_plugin_over_its_declared_limits_is_caught() {
+    let report = TestKit::new(b"", native::<TooManyReports>(), market()).duration(Duration::from_secs(5)).run();
+    assert!(report.outcome.divergences.is_empty());
+    let error = report.check().expect_err("too many reports must be caught");
+    assert!(error.contains("reports returned 2 reports, the limit is 1"), "{error}");
+}
+
+/// Declares one report per outcome and returns two.
+struct TooManyReports {
+    config: PluginConfig,
+}
+
+impl ReportingPlugin for TooManyReports {
+    fn new(config: &PluginConfig) -> Result<(Self, PluginInfo), PluginError> {
+        let limits = PluginLimits {
+            max_query_length: 0,
+            max_observation_length: 64,
+            max_outcome_length: 64,
+            max_report_length: 8,
+            max_report_count: 1,
+        };
+        Ok((Self { config: config.clone() }, PluginInfo { name: "too-many-reports".into(), limits }))
+    }
+
+    fn observation(&self, _: &OutcomeContext, _: &[u8], _: &dyn DataSources) -> Result<Vec<u8>, PluginError> {
+        Ok(vec![1])
+    }
+
+    fn observation_quorum(
+        &self,
+        _: &OutcomeContext,
+        _: &[u8],
+        aos: &[AttributedObservationRef<'_>],
+    ) -> Result<bool, PluginError> {
+        Ok(self.config.is_quorum(Quorum::TwoFPlusOne, aos.len()))
+    }
+
+    fn outcome(
+        &self,
+        _: &OutcomeContext,
+        _: &[u8],
+        _: &[AttributedObservationRef<'_>],
+    ) -> Result<Vec<u8>, PluginError> {
+        Ok(vec![1])
+    }
+
+    fn reports(&self, _: SeqNr, _: &[u8]) -> Result<Vec<ReportPlus>, PluginError> {
+        Ok(vec![ReportPlus::new(vec![1]), ReportPlus::new(vec![2])])
+    }
+}
+
 /// The median plugin's built component through the real wasm host.
 #[test]
 fn the_median_component_passes_the_kit_through_the_wasm_host() {

@@ -40,15 +40,26 @@ pub struct StreamsOutcome {
     pub changes: Vec<Change>,
 }
 
-/// Whether `new` is at least `ppb` parts per billion away from `old`.
+/// Whether `new` is at least `ppb` parts per billion away from `old`:
+/// `|new - old| * 1e9 >= |old| * ppb`, compared exactly in 256 bits.
 pub fn moved(old: i128, new: i128, ppb: u64) -> bool {
     let difference = new.abs_diff(old);
     let base = old.unsigned_abs();
     if base == 0 {
         return difference != 0;
     }
-    // difference / base >= ppb / 1e9, without overflow for i128 magnitudes.
-    difference.checked_mul(1_000_000_000).is_none_or(|scaled| scaled / base >= u128::from(ppb))
+    wide_mul(difference, 1_000_000_000) >= wide_mul(base, u128::from(ppb))
+}
+
+/// `a * b` as (high, low) 128-bit halves.
+fn wide_mul(a: u128, b: u128) -> (u128, u128) {
+    const MASK: u128 = u64::MAX as u128;
+    let (a_hi, a_lo, b_hi, b_lo) = (a >> 64, a & MASK, b >> 64, b & MASK);
+    let (lo_lo, hi_lo, lo_hi, hi_hi) = (a_lo * b_lo, a_hi * b_lo, a_lo * b_hi, a_hi * b_hi);
+    let cross = (lo_lo >> 64) + (hi_lo & MASK) + (lo_hi & MASK);
+    let low = (cross << 64) | (lo_lo & MASK);
+    let high = hi_hi + (hi_lo >> 64) + (lo_hi >> 64) + (cross >> 64);
+    (high, low)
 }
 
 impl StreamsOutcome {
@@ -160,6 +171,18 @@ mod tests {
         assert!(moved(0, 1, 1) && !moved(0, 0, 1));
         assert!(moved(1, i128::MAX, u64::MAX));
         assert!(moved(i128::MIN, i128::MAX, 1));
+        // Huge values: a 4 ppb move is not a 5 ppb one, even where
+        // difference * 1e9 overflows 128 bits.
+        let old = 100_000_000_000_000_000_000_000_000_000_000_000_000i128;
+        assert!(!moved(old, old + old / 250_000_000, 5) && moved(old, old + old / 250_000_000, 4));
+    }
+
+    proptest! {
+        #[test]
+        fn wide_mul_matches_u128_when_it_fits(a: u64, b: u64) {
+            let (a, b) = (u128::from(a), u128::from(b));
+            prop_assert_eq!(wide_mul(a, b), (0, a * b));
+        }
     }
 
     proptest! {
