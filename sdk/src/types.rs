@@ -80,6 +80,14 @@ impl PluginConfig {
         }
     }
 
+    /// Checks `3f < n <= 31`, the bounds every plugin's factory relies on.
+    pub fn check_committee(&self) -> Result<(), PluginError> {
+        if self.n == 0 || self.n > MAX_ORACLES || 3 * u16::from(self.f) >= u16::from(self.n) {
+            return Err(PluginError::invalid_config(format!("n={} f={} violates 3f < n <= 31", self.n, self.f)));
+        }
+        Ok(())
+    }
+
     /// Whether `count` reaches the given quorum for this config's n and f.
     pub fn is_quorum(&self, quorum: crate::Quorum, count: usize) -> bool {
         quorum.is_met(self.n, self.f, count)

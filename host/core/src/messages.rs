@@ -146,6 +146,22 @@ pub struct MessageLimits {
 }
 
 impl MessageLimits {
+    /// Small limits for `n` oracles (f the largest with 3f < n), so a fuzzer
+    /// reaches every bound: what the fuzz targets of the wire codec and the
+    /// tests replaying their corpora use.
+    pub fn for_fuzzing(n: usize) -> Self {
+        let f = n.saturating_sub(1) / 3;
+        Self {
+            n,
+            quorum: (n + f) / 2 + 1,
+            max_query_length: 64,
+            max_observation_length: 64,
+            max_outcome_length: 256,
+            max_report_count: 4,
+            max_report_signature_length: 65,
+        }
+    }
+
     /// The limits of an instance running a plugin that declared
     /// `plugin_limits` (capped at the OCR3 maxima).
     pub fn new(config: &crate::PublicConfig, plugin_limits: &ocr_plugin_api::PluginLimits) -> Self {

@@ -32,20 +32,6 @@ fn small_limits(n: usize) -> MessageLimits {
     }
 }
 
-/// The limits `fuzz_targets/decode_message.rs` uses; keep the two in step.
-fn fuzz_limits(n: usize) -> MessageLimits {
-    let f = (n - 1) / 3;
-    MessageLimits {
-        n,
-        quorum: ocr_plugin_sdk::byzantine_quorum(n, f),
-        max_query_length: 64,
-        max_observation_length: 64,
-        max_outcome_length: 256,
-        max_report_count: 4,
-        max_report_signature_length: 65,
-    }
-}
-
 /// The reference's worked example (§11.7).
 fn example_limits() -> MessageLimits {
     MessageLimits {
@@ -614,7 +600,7 @@ fn fuzz_seed_corpus_is_valid() {
     let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let messages = fuzz.join("decode_message");
     let storage = fuzz.join("decode_storage");
-    let seeds = seeds(&fuzz_limits(4));
+    let seeds = seeds(&MessageLimits::for_fuzzing(4));
     if std::env::var_os("OCR_WRITE_FUZZ_CORPUS").is_some() {
         std::fs::create_dir_all(&messages).unwrap();
         std::fs::create_dir_all(&storage).unwrap();
@@ -634,7 +620,7 @@ fn fuzz_seed_corpus_is_valid() {
         let input = std::fs::read(messages.join(name)).unwrap_or_else(|e| panic!("seed {name}: {e}"));
         let [kind, n, body @ ..] = input.as_slice() else { panic!("short seed {name}") };
         let kind = MessageKind::from_u8(*kind).unwrap();
-        let l = fuzz_limits(4 + usize::from(*n) % 28);
+        let l = MessageLimits::for_fuzzing(4 + usize::from(*n) % 28);
         let m = wire::decode(kind, body, &l).unwrap_or_else(|e| panic!("seed {name}: {e}"));
         assert_eq!(wire::encode(&m), body);
         assert!(input.len() <= 1024, "keep seeds small");
@@ -644,7 +630,7 @@ fn fuzz_seed_corpus_is_valid() {
         let input = std::fs::read(entry.unwrap().path()).unwrap();
         let [kind, n, body @ ..] = input.as_slice() else { continue };
         let Some(kind) = MessageKind::from_u8(*kind) else { continue };
-        let l = fuzz_limits(4 + usize::from(*n) % 28);
+        let l = MessageLimits::for_fuzzing(4 + usize::from(*n) % 28);
         if let Ok(m) = wire::decode(kind, body, &l) {
             assert_eq!(MessageKind::of(&m), kind);
             assert_eq!(wire::encode(&m), body, "non-canonical body accepted");

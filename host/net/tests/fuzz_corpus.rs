@@ -11,20 +11,6 @@ use ocr_core::messages::MessageLimits;
 use ocr_core::wire::{self, MessageKind};
 use ocr_net::frame::{self, STREAM_HEADER_LEN};
 
-/// The fuzz target's limits; keep the two in step.
-fn limits(n: usize) -> MessageLimits {
-    let f = (n - 1) / 3;
-    MessageLimits {
-        n,
-        quorum: (n + f) / 2 + 1,
-        max_query_length: 64,
-        max_observation_length: 64,
-        max_outcome_length: 256,
-        max_report_count: 4,
-        max_report_signature_length: 65,
-    }
-}
-
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode_stream")
 }
@@ -33,7 +19,7 @@ fn corpus() -> PathBuf {
 /// how many of them decoded; None when a header was refused.
 fn replay(data: &[u8]) -> Option<(usize, usize)> {
     let [n, stream @ ..] = data else { return None };
-    let limits = limits(4 + usize::from(*n) % 28);
+    let limits = MessageLimits::for_fuzzing(4 + usize::from(*n) % 28);
     let (header, rest) = stream.split_first_chunk::<STREAM_HEADER_LEN>()?;
     frame::parse_stream_header(header).ok()?;
     let frames = frame::split_frames(rest, &limits).ok()?;

@@ -107,7 +107,7 @@ impl ConfigSource {
         let mut last_text = None;
         loop {
             let (poll, found) = match self {
-                ConfigSource::File(path) => (FILE_POLL, self.poll_file(path, &mut last_text)),
+                ConfigSource::File(path) => (FILE_POLL, poll_file(path, &mut last_text)),
                 ConfigSource::Chain { chain, settings, secret } => {
                     let found = match chain.latest_config(settings.contract).await {
                         Ok(Some(contract)) if contract.digest() != running => match from_contract(&contract, secret) {
@@ -141,22 +141,22 @@ impl ConfigSource {
             tokio::time::sleep(poll).await;
         }
     }
+}
 
-    /// The file's config when its text changed since `last_text` and parses;
-    /// a broken file is reported once per version of it.
-    fn poll_file(&self, path: &Path, last_text: &mut Option<String>) -> Option<Instance> {
-        let text = std::fs::read_to_string(path).ok()?;
-        if last_text.as_ref() == Some(&text) {
-            return None;
-        }
-        let parsed = NetworkConfig::parse(path, &text);
-        *last_text = Some(text);
-        match parsed {
-            Ok(instance) => Some(instance),
-            Err(error) => {
-                tracing::error!(%error, "the network config file changed but cannot be used; the running instance goes on");
-                None
-            }
+/// The file's config when its text changed since `last_text` and parses;
+/// a broken file is reported once per version of it.
+fn poll_file(path: &Path, last_text: &mut Option<String>) -> Option<Instance> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if last_text.as_ref() == Some(&text) {
+        return None;
+    }
+    let parsed = NetworkConfig::parse(path, &text);
+    *last_text = Some(text);
+    match parsed {
+        Ok(instance) => Some(instance),
+        Err(error) => {
+            tracing::error!(%error, "the network config file changed but cannot be used; the running instance goes on");
+            None
         }
     }
 }

@@ -12,17 +12,16 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ocr_plugin_sdk::{DataSourceError, DataSources};
 
 use crate::faults::FaultClass;
 use crate::network::NetworkModel;
-use crate::sources::{EPOCH_UNIX_SECONDS, VirtualClock};
+use crate::sources::VirtualClock;
 use crate::world::{Divergence, Outcome, PluginSpec, Scenario, Simulation};
 
 const MS: u64 = 1_000_000;
-const SECOND: u64 = 1_000_000_000;
 
 /// A data source script: the value of source `name` that `oracle` reads at
 /// virtual time `at` (since the start), or `None` when it has no such
@@ -43,7 +42,7 @@ impl DataSources for ScriptedSources {
     }
 
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECONDS) + Duration::from_nanos(self.clock.nanos())
+        self.clock.system_time()
     }
 }
 
@@ -143,11 +142,5 @@ impl KitReport {
             true => Ok(()),
             false => Err(format!("seed {}: {}", self.seed, problems.join("; "))),
         }
-    }
-
-    /// Simulated seconds per committed outcome.
-    pub fn seconds_per_outcome(&self) -> f64 {
-        let committed = self.outcome.committed.len().max(1) as f64;
-        self.outcome.last_commit_at as f64 / SECOND as f64 / committed
     }
 }

@@ -21,6 +21,11 @@ impl VirtualClock {
     pub fn nanos(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// The virtual time as wall-clock time (from [`EPOCH_UNIX_SECONDS`]).
+    pub fn system_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECONDS) + Duration::from_nanos(self.nanos())
+    }
 }
 
 /// The simulated start of time, in Unix seconds.
@@ -59,6 +64,6 @@ impl DataSources for SimulatedSources {
     }
 
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECONDS) + Duration::from_nanos(self.clock.nanos())
+        self.clock.system_time()
     }
 }

@@ -97,9 +97,7 @@ impl ReportingPlugin for MedianPlugin {
     fn new(config: &PluginConfig) -> Result<(Self, PluginInfo), PluginError> {
         let median = MedianConfig::decode(&config.offchain_config)?;
         let bounds = AnswerBounds::decode(&config.onchain_config)?;
-        if config.n == 0 || config.n > ocr_plugin_sdk::MAX_ORACLES || 3 * u16::from(config.f) >= u16::from(config.n) {
-            return Err(PluginError::invalid_config(format!("n={} f={} violates 3f < n <= 31", config.n, config.f)));
-        }
+        config.check_committee()?;
         let info = PluginInfo {
             name: Self::NAME.into(),
             limits: PluginLimits {

@@ -99,9 +99,7 @@ fn upper_median<T: Copy>(sorted: &[T]) -> Option<T> {
 impl ReportingPlugin for StreamsPlugin {
     fn new(config: &PluginConfig) -> Result<(Self, PluginInfo), PluginError> {
         let streams = StreamsConfig::decode(&config.offchain_config)?;
-        if config.n == 0 || config.n > ocr_plugin_sdk::MAX_ORACLES || 3 * u16::from(config.f) >= u16::from(config.n) {
-            return Err(PluginError::invalid_config(format!("n={} f={} violates 3f < n <= 31", config.n, config.f)));
-        }
+        config.check_committee()?;
         let per_round = streams.feeds_per_round;
         let info = PluginInfo {
             name: Self::NAME.into(),

@@ -11,24 +11,9 @@ use ocr_core::messages::MessageLimits;
 use ocr_core::wire::{self, MessageKind};
 use ocr_net::frame::{self, STREAM_HEADER_LEN};
 
-/// Small limits, so the fuzzer reaches them (the same as the core's
-/// decode_message target).
-fn limits(n: usize) -> MessageLimits {
-    let f = (n - 1) / 3;
-    MessageLimits {
-        n,
-        quorum: (n + f) / 2 + 1,
-        max_query_length: 64,
-        max_observation_length: 64,
-        max_outcome_length: 256,
-        max_report_count: 4,
-        max_report_signature_length: 65,
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let [n, stream @ ..] = data else { return };
-    let limits = limits(4 + usize::from(*n) % 28);
+    let limits = MessageLimits::for_fuzzing(4 + usize::from(*n) % 28);
     let Some((header, rest)) = stream.split_first_chunk::<STREAM_HEADER_LEN>() else { return };
     if frame::parse_stream_header(header).is_err() {
         return;
