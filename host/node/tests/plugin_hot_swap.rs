@@ -98,7 +98,7 @@ fn operators_add_swap_and_remove_plugins_on_a_live_cluster() {
             (func (export "hello") (canon lift (core func $i "f"))))"#,
     )
     .unwrap();
-    let oversized = with_custom_section(&median, "padding", &vec![0; 17 << 20]);
+    let oversized = with_custom_section(&median, "padding", &vec![0; 33 << 20]);
     let hostile = median_plugin().with_file_name("fixtures").join("hostile.wasm");
     let hostile = std::fs::read(&hostile).unwrap_or_else(|e| panic!("{}: {e}", hostile.display()));
     // (what, component, smoke config, the reason the node gives)
@@ -106,7 +106,7 @@ fn operators_add_swap_and_remove_plugins_on_a_live_cluster() {
     let broken: [Broken; 4] = [
         ("not a component", b"not wasm at all", None, "not a WebAssembly component"),
         ("a wrong world", &wrong_world, None, "not a reporting plugin"),
-        ("over the size cap", &oversized, None, "over the 16777216-byte cap"),
+        ("over the size cap", &oversized, None, "over the 33554432-byte cap"),
         ("a factory that traps", &hostile, Some(b"trap-in-create"), "the factory failed"),
     ];
     let before = outcomes(&nodes[0]);

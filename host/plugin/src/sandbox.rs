@@ -33,7 +33,9 @@ pub struct SandboxLimits {
     pub max_memory_bytes: usize,
     /// Most table elements one table may hold.
     pub max_table_elements: usize,
-    /// Largest component file accepted, in bytes.
+    /// Largest component file accepted, in bytes. A Rust plugin is well
+    /// under 1 MiB; a Python one (componentize-py bundles the interpreter
+    /// and a snapshot of its heap) is about 18 MiB.
     pub max_component_bytes: usize,
     /// Most log lines a single call may emit; more are counted and dropped.
     pub max_log_lines_per_call: u32,
@@ -52,7 +54,7 @@ impl Default for SandboxLimits {
             backstop_deadline: Duration::from_secs(10),
             max_memory_bytes: 64 << 20,
             max_table_elements: 100_000,
-            max_component_bytes: 16 << 20,
+            max_component_bytes: 32 << 20,
             max_log_lines_per_call: 64,
             max_log_message_bytes: 4096,
         }
