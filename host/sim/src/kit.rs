@@ -7,19 +7,27 @@
 //! diverged, the seq-nr and the method, not as a stall.
 //!
 //! ```ignore
-//! let report = TestKit::new(spec).nodes(4).faults(FaultClass::Crash).seed(7).run();
+//! use ocr_sim::kit::{native, TestKit};
+//! let report = TestKit::new(config, native::<MyPlugin>(), script).faults(FaultClass::Crash).seed(7).run();
 //! report.check()?; // no safety violation, no divergence, outcomes committed
 //! ```
+//!
+//! [`native`] makes the factory of a native plugin type; with the `wasm`
+//! feature, [`component`] loads a built `.wasm` through the real host
+//! (fuel, frozen clocks, limits), and [`mixed`] gives each oracle one of
+//! several factories, so two implementations of one plugin (say, in two
+//! languages) can be checked against each other in one network.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ocr_plugin_sdk::{DataSourceError, DataSources};
+use ocr_plugin_api::{NativePlugin, Plugin};
+use ocr_plugin_sdk::{DataSourceError, DataSources, ReportingPlugin};
 
 use crate::faults::FaultClass;
 use crate::network::NetworkModel;
 use crate::sources::VirtualClock;
-use crate::world::{Divergence, Outcome, PluginSpec, Scenario, Simulation};
+use crate::world::{Divergence, Outcome, PluginFactory, PluginSpec, Scenario, Simulation};
 
 const MS: u64 = 1_000_000;
 
@@ -46,6 +54,36 @@ impl DataSources for ScriptedSources {
     }
 }
 
+/// The factory of the native plugin type `P`.
+pub fn native<P: ReportingPlugin>() -> PluginFactory {
+    Arc::new(|config, sources| {
+        NativePlugin::<P>::create(config, sources)
+            .map(|plugin| Box::new(plugin) as Box<dyn Plugin + Send>)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The factory of a built component, run through the real wasm host with
+/// its default sandbox limits. Compiles it once, here.
+#[cfg(feature = "wasm")]
+pub fn component(path: &std::path::Path) -> Result<PluginFactory, String> {
+    let engine = ocr_plugin_host::PluginEngine::new(ocr_plugin_host::EngineOptions::default())
+        .map_err(|e| format!("the wasm engine: {e}"))?;
+    let loaded = engine.load_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Arc::new(move |config, sources| {
+        loaded.instantiate(config, sources).map(|p| Box::new(p) as Box<dyn Plugin + Send>).map_err(|e| e.to_string())
+    }))
+}
+
+/// Oracle `i` gets its instances from `factories[i % len]`. An empty list
+/// makes a factory that always fails.
+pub fn mixed(factories: Vec<PluginFactory>) -> PluginFactory {
+    Arc::new(move |config, sources| match factories.len() {
+        0 => Err("mixed: no factories".into()),
+        len => (factories[usize::from(config.oracle_id) % len])(config, sources),
+    })
+}
+
 /// A simulated network running one plugin.
 pub struct TestKit {
     spec: PluginSpec,
@@ -68,7 +106,7 @@ pub struct KitReport {
 impl TestKit {
     /// Four oracles, seed 1, 20 simulated seconds, no faults, running the
     /// plugin `factory` makes with `offchain_config`, over `script`.
-    pub fn new(offchain_config: &[u8], factory: crate::world::PluginFactory, script: Script) -> Self {
+    pub fn new(offchain_config: &[u8], factory: PluginFactory, script: Script) -> Self {
         let spec = PluginSpec {
             offchain_config: offchain_config.to_vec(),
             factory,

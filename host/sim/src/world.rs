@@ -19,7 +19,7 @@ use ocr_core::plugin_call::PluginRequest;
 use ocr_core::plugin_call::{self, CallId, PluginResponse};
 use ocr_core::signing::OffchainKey;
 use ocr_core::{OracleIdentity, PublicConfig};
-use ocr_plugin_api::{NativePlugin, Plugin, PluginCallError};
+use ocr_plugin_api::{Plugin, PluginCallError};
 use ocr_plugin_sdk::DataSources;
 use ocr_plugin_sdk::{ConfigDigest, PluginConfig};
 use rand::{Rng, SeedableRng};
@@ -225,11 +225,7 @@ impl PluginSpec {
     pub fn median() -> Self {
         Self {
             offchain_config: MEDIAN_CONFIG.to_vec(),
-            factory: Arc::new(|config, sources| {
-                NativePlugin::<MedianPlugin>::create(config, sources)
-                    .map(|plugin| Box::new(plugin) as Box<dyn Plugin + Send>)
-                    .map_err(|e| e.to_string())
-            }),
+            factory: crate::kit::native::<MedianPlugin>(),
             sources: Arc::new(|clock, oracle| Arc::new(SimulatedSources::new(clock, oracle))),
             check_determinism: false,
         }

@@ -9,21 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use median::{MedianPlugin, MedianReport};
-use ocr_plugin_api::{NativePlugin, Plugin};
 use ocr_plugin_sdk::{
     AttributedObservationRef, DataSources, OutcomeContext, PluginConfig, PluginError, PluginInfo, PluginLimits, Quorum,
     ReportPlus, ReportingPlugin, SeqNr,
 };
 use ocr_sim::faults::FaultClass;
-use ocr_sim::{PluginFactory, Script, TestKit};
-
-fn native<P: ReportingPlugin>() -> PluginFactory {
-    Arc::new(|config, sources| {
-        NativePlugin::<P>::create(config, sources)
-            .map(|plugin| Box::new(plugin) as Box<dyn Plugin + Send>)
-            .map_err(|e| e.to_string())
-    })
-}
+use ocr_sim::kit::{component, native};
+use ocr_sim::{Script, TestKit};
 
 /// A market at 3000.00000000 rising a cent a second; oracle 3 lies tenfold.
 fn market() -> Script {
@@ -134,12 +126,7 @@ impl ReportingPlugin for TooManyReports {
 fn the_median_component_passes_the_kit_through_the_wasm_host() {
     let exe = std::env::current_exe().unwrap();
     let path = exe.ancestors().nth(3).unwrap().join("plugins").join("median.wasm");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins`)", path.display()));
-    let engine = ocr_plugin_host::PluginEngine::new(ocr_plugin_host::EngineOptions::default()).unwrap();
-    let loaded = engine.load(&bytes).unwrap();
-    let factory: PluginFactory = Arc::new(move |config, sources| {
-        loaded.instantiate(config, sources).map(|p| Box::new(p) as Box<dyn Plugin + Send>).map_err(|e| e.to_string())
-    });
+    let factory = component(&path).unwrap_or_else(|e| panic!("{e} (run `cargo xtask plugins`)"));
     let config = br#"{"version":1,"value_source":"price","juels_per_fee_coin_source":"juels","deviation_threshold_ppb":100000,"heartbeat_seconds":5}"#;
     let report = TestKit::new(config, factory, market()).duration(Duration::from_secs(10)).run();
     report.check().unwrap();
