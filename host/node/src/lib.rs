@@ -16,6 +16,7 @@ pub mod network_init;
 pub mod node;
 pub mod plugin_setup;
 pub mod plugin_store;
+pub mod plugin_template;
 pub mod plugin_worker;
 pub mod sources;
 pub mod storage;

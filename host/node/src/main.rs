@@ -9,6 +9,7 @@ use ocr_node::keys;
 
 mod contract_cmd;
 mod keys_cmd;
+mod plugin_bench;
 mod plugin_cmd;
 mod run_cmd;
 

@@ -79,6 +79,20 @@ impl Target {
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Make a new plugin crate from the template: a one-source median feed
+    /// that builds to wasm32-wasip2 and passes its unit and test-kit tests
+    /// as generated, depending on a checkout of this repository by path.
+    New {
+        /// The plugin's name: lowercase letters, digits and '-'.
+        name: String,
+        /// Where to make it (default: ./NAME). Must not exist or be empty.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The checkout of this repository to take the SDK and the test kit
+        /// from (default: the one this binary was built from).
+        #[arg(long)]
+        checkout: Option<PathBuf>,
+    },
     /// List a node's plugins: sha256, name, size, the instances using each,
     /// and calls, errors and time per method.
     List {
@@ -100,6 +114,24 @@ pub enum PluginCommand {
         /// names the plugin yet: inline text, or @FILE.
         #[arg(long, value_name = "CONFIG|@FILE")]
         offchain_config: Option<String>,
+    },
+    /// Time each method of a component on one round of n oracles, through
+    /// the node's wasm host and sandbox (no node needed).
+    Bench {
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// The plugin's offchain config: inline text, or @FILE.
+        #[arg(long, value_name = "CONFIG|@FILE")]
+        offchain_config: Option<String>,
+        /// A static data source every oracle reads: NAME=VALUE (repeatable).
+        #[arg(long = "source", value_name = "NAME=VALUE")]
+        sources: Vec<String>,
+        /// Oracles in the round.
+        #[arg(long, default_value_t = 31)]
+        n: u8,
+        /// Faulty oracles.
+        #[arg(long, default_value_t = 10)]
+        f: u8,
     },
     /// Remove a plugin no instance uses, with its compiled artifacts.
     Remove {
@@ -169,6 +201,33 @@ fn print_json(value: &impl Serialize) -> Result<()> {
 
 pub fn run(command: PluginCommand) -> Result<()> {
     match command {
+        PluginCommand::New { name, path, checkout } => {
+            let checkout = checkout
+                .or_else(ocr_node::plugin_template::default_checkout)
+                .context("the checkout this binary was built from is gone: pass --checkout")?;
+            let dir = path.unwrap_or_else(|| PathBuf::from(&name));
+            let made = ocr_node::plugin_template::new_plugin(&name, &dir, &checkout)?;
+            eprintln!(
+                "made {} (type {}): cd {} && cargo test --release && cargo build --profile plugin --target wasm32-wasip2",
+                made.dir.display(),
+                made.type_name,
+                made.dir.display()
+            );
+            print_json(&serde_json::json!({
+                "dir": made.dir,
+                "crate": made.crate_name,
+                "component": format!("target/wasm32-wasip2/plugin/{}.wasm", made.crate_name),
+            }))
+        }
+        PluginCommand::Bench { file, offchain_config, sources, n, f } => {
+            crate::plugin_bench::run(crate::plugin_bench::BenchArgs {
+                file: &file,
+                offchain_config: read_offchain_config(offchain_config.as_deref())?.unwrap_or_default(),
+                sources: &sources,
+                n,
+                f,
+            })
+        }
         PluginCommand::List { target, json } => {
             let listing = match target.open()? {
                 Node::Api(api) => api.list()?,
