@@ -7,7 +7,13 @@
 //! - `test`: everything CI checks: plugins, every test, 510 simulated
 //!   scenarios over every fault class, clippy, the contracts' Foundry tests
 //!   and artifact check, rustfmt;
+//! - `python-plugin`: builds the Python plugin `plugins/feed-py` with a
+//!   pinned componentize-py (PyPI) into `<target>/plugins/feed-py.wasm`;
+//! - `plugin-e2e`: the plugin author's path end to end (template, build,
+//!   test kit, the Python plugin, a live cluster), see `plugin_e2e.rs`;
 //! - `demo`: the median feed demo.
+
+mod plugin_e2e;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,9 +28,18 @@ fn main() -> Result<()> {
     match command {
         "plugins" => build_plugins().map(|_| ()),
         "test" => test(),
+        "python-plugin" => {
+            let (root, target) = workspace_dirs()?;
+            plugin_e2e::python_plugin(&root, &target).map(|_| ())
+        }
+        "plugin-e2e" => {
+            build_plugins()?;
+            let (root, target) = workspace_dirs()?;
+            plugin_e2e::plugin_e2e(&root, &target)
+        }
         "demo" => demo(rest),
         _ => {
-            eprintln!("usage: cargo xtask <plugins|test|demo [demo args]>");
+            eprintln!("usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]>");
             if command == "help" { Ok(()) } else { bail!("unknown command {command:?}") }
         }
     }
@@ -60,6 +75,14 @@ struct PluginCrate {
     lib_name: String,
     out_name: String,
     fixture: bool,
+}
+
+/// The workspace root and its target directory.
+fn workspace_dirs() -> Result<(PathBuf, PathBuf)> {
+    let meta = workspace_metadata()?;
+    let root = meta["workspace_root"].as_str().context("no workspace root")?;
+    let target = meta["target_directory"].as_str().context("no target directory")?;
+    Ok((PathBuf::from(root), PathBuf::from(target)))
 }
 
 fn workspace_metadata() -> Result<serde_json::Value> {
@@ -134,6 +157,9 @@ fn test() -> Result<()> {
     run(Command::new("bash").arg(root.join("contracts/run-tests.sh")))?;
     run(cargo().args(["test", "--release", "--workspace", "--all-targets"]).env("OCR_REQUIRE_ANVIL", "1"))?;
     run(cargo().args(["test", "--release", "--workspace", "--doc"]))?;
+    // Template → build → test kit → live cluster, with the Python plugin.
+    let target = PathBuf::from(meta["target_directory"].as_str().context("no target directory")?);
+    plugin_e2e::plugin_e2e(&root, &target)?;
     // The simulator over every fault class: 510 seeded scenarios, mostly
     // n = 4 with some n = 7 and 10. Any violation fails the run.
     run(cargo().args([
