@@ -11,6 +11,7 @@
 pub mod faults;
 pub mod kit;
 pub mod network;
+mod persistence;
 pub mod sources;
 pub mod world;
 

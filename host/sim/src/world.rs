@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use median::MedianPlugin;
 use ocr_core::attestation::AttestedReport;
-use ocr_core::certificate::CertifiedCommit;
+use ocr_core::certificate::{Certificate, CertifiedCommit};
 use ocr_core::messages::Message;
 use ocr_core::onchain::{self, OnchainKey};
 use ocr_core::oracle::{Action, Oracle, OracleSetup, Persisted, Timer};
@@ -89,7 +89,8 @@ pub enum Byzantine {
     /// As leader, sends each follower a different proposal (a different
     /// subset of the valid observations) and a different query.
     EquivocatingLeader,
-    /// Corrupts every signature it sends.
+    /// Corrupts every signature it sends, and forges the certificates it
+    /// sends (another outcome, signatures that cannot verify).
     InvalidSignatures,
     /// Also resends each message it sends later with its epoch lowered.
     ReplaysOldEpochs,
@@ -544,6 +545,9 @@ impl Simulation {
                 self.crash(node, down);
                 return;
             }
+            if let Some(problem) = crate::persistence::violation(&self.nodes[usize::from(node)].storage, &action) {
+                self.violations.push(format!("persistence: oracle {node} {problem}"));
+            }
             match action {
                 Action::Send { to, message } => self.send(node, to, message),
                 Action::Broadcast(message) => {
@@ -778,10 +782,11 @@ fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
     };
     Some(match (behaviour, message) {
         (Byzantine::EquivocatingLeader, Message::Proposal { epoch, seq_nr, mut observations }) => {
-            // Each follower sees a different subset: outcomes differ.
-            if !observations.is_empty() {
-                let drop = usize::from(to) % observations.len();
-                observations.remove(drop);
+            // Two camps, by the parity of the follower's id, each shown
+            // another subset (so another outcome): the split a quorum one
+            // too small would let both camps commit.
+            if observations.len() > 1 {
+                observations.remove(usize::from(to % 2));
             }
             Message::Proposal { epoch, seq_nr, observations }
         }
@@ -801,6 +806,24 @@ fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
             signed.signature = corrupt(signed.signature);
             Message::Observation { epoch, seq_nr, signed }
         }
+        // Forged certificates: another outcome under signatures that cannot
+        // verify. Only a certificate check stands between them and a
+        // lagging oracle (a fetched commit) or a new leader (a lock).
+        (Byzantine::InvalidSignatures, Message::CertifiedCommit(mut commit)) if !commit.signatures.is_empty() => {
+            forge(&mut commit.outcome, &mut commit.signatures);
+            Message::CertifiedCommit(commit)
+        }
+        (
+            Byzantine::InvalidSignatures,
+            Message::EpochStartRequest { epoch, mut highest_certified, signed_timestamp },
+        ) => {
+            match &mut highest_certified {
+                Certificate::Prepare(p) => forge(&mut p.outcome, &mut p.signatures),
+                Certificate::Commit(c) if !c.signatures.is_empty() => forge(&mut c.outcome, &mut c.signatures),
+                Certificate::Commit(_) => {}
+            }
+            Message::EpochStartRequest { epoch, highest_certified, signed_timestamp }
+        }
         (Byzantine::Oversized, Message::Observation { epoch, seq_nr, mut signed }) => {
             signed.observation.resize(signed.observation.len() + (64 << 10), 0xee);
             Message::Observation { epoch, seq_nr, signed }
@@ -818,6 +841,14 @@ fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
         }
         (_, message) => message,
     })
+}
+
+/// Makes a certificate claim another outcome, its signatures corrupted.
+fn forge(outcome: &mut Vec<u8>, signatures: &mut [(u8, [u8; 64])]) {
+    outcome.push(0xee);
+    for (_, signature) in signatures {
+        signature[0] ^= 0x80;
+    }
 }
 
 /// The same message one epoch earlier, as a replaying node would send it.
