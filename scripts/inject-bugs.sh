@@ -9,7 +9,7 @@
 # exits non-zero if any bug went unnoticed.
 #
 #   scripts/inject-bugs.sh            # SEEDS=20 per class, n = 4 and 7
-#   SEEDS=100 scripts/inject-bugs.sh
+#   SEEDS=100 scripts/inject-bugs.sh quorum-one-too-small   # only the bugs named
 set -euo pipefail
 
 root=$(git rev-parse --show-toplevel)
@@ -24,7 +24,12 @@ cleanup() {
 trap cleanup EXIT
 
 missed=0
-for patch in "$root"/scripts/injected-bugs/*.patch; do
+patches=("$root"/scripts/injected-bugs/*.patch)
+if [ $# -gt 0 ]; then
+    patches=()
+    for name in "$@"; do patches+=("$root/scripts/injected-bugs/$name.patch"); done
+fi
+for patch in "${patches[@]}"; do
     name=$(basename "$patch" .patch)
     git -C "$work/tree" checkout --quiet -- .
     git -C "$work/tree" apply "$patch"

@@ -8,6 +8,7 @@
 //! (outcomes commit again once faults stop), and folds its events into a
 //! trace hash: one seed always replays one trace.
 
+mod byzantine;
 pub mod faults;
 pub mod kit;
 pub mod network;

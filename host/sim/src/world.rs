@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use median::MedianPlugin;
 use ocr_core::attestation::AttestedReport;
-use ocr_core::certificate::{Certificate, CertifiedCommit};
+use ocr_core::certificate::CertifiedCommit;
 use ocr_core::messages::Message;
 use ocr_core::onchain::{self, OnchainKey};
 use ocr_core::oracle::{Action, Oracle, OracleSetup, Persisted, Timer};
@@ -86,11 +86,13 @@ pub struct Twin {
 /// What a Byzantine oracle does on top of running the honest code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Byzantine {
-    /// As leader, sends each follower a different proposal (a different
-    /// subset of the valid observations) and a different query.
+    /// As leader, equivocates: another query to half the followers in even
+    /// rounds, and in odd rounds two valid proposals with different outcomes
+    /// to two camps (its own observation re-signed for one of them).
     EquivocatingLeader,
-    /// Corrupts every signature it sends, and forges the certificates it
-    /// sends (another outcome, signatures that cannot verify).
+    /// Corrupts every signature it sends (offchain and report signatures),
+    /// and forges the certificates it sends (another outcome, signatures
+    /// that cannot verify).
     InvalidSignatures,
     /// Also resends each message it sends later with its epoch lowered.
     ReplaysOldEpochs,
@@ -184,6 +186,8 @@ pub struct Simulation {
     violations: Vec<String>,
     last_commit_at: Nanos,
     processed: u64,
+    /// The queries equivocating leaders sent, by (leader, epoch, seq-nr).
+    queries_sent: crate::byzantine::QueriesSent,
 }
 
 /// Builds one oracle's plugin instance from its factory config and sources.
@@ -372,6 +376,7 @@ impl Simulation {
             violations: Vec::new(),
             last_commit_at: 0,
             processed: 0,
+            queries_sent: Default::default(),
         };
         for crash in sim.scenario.crashes.clone() {
             sim.schedule(crash.at, Event::Crash { node: crash.node, down_for: crash.down_for });
@@ -646,6 +651,16 @@ impl Simulation {
         found
     }
 
+    /// What Byzantine `sender` sends `to` instead of `message`.
+    fn tamper(&mut self, behaviour: Byzantine, sender: u8, to: u8, message: Message) -> Option<Message> {
+        let signer = crate::byzantine::Signer {
+            from: self.identity(sender),
+            key: &self.nodes[usize::from(sender)].key,
+            config_digest: self.config.config_digest,
+        };
+        crate::byzantine::tamper(behaviour, &signer, &mut self.queries_sent, to, message)
+    }
+
     fn byzantine(&self, node: u8) -> Option<Byzantine> {
         self.scenario.byzantine.iter().find(|(b, _)| *b == node).map(|(_, behaviour)| *behaviour)
     }
@@ -653,14 +668,14 @@ impl Simulation {
     fn send(&mut self, sender: u8, to: u8, message: Message) {
         let from = self.identity(sender);
         let message = match (self.byzantine(from), from == to) {
-            (Some(behaviour), false) => match tamper(behaviour, to, message) {
+            (Some(behaviour), false) => match self.tamper(behaviour, sender, to, message) {
                 Some(m) => m,
                 None => return,
             },
             _ => message,
         };
         if self.byzantine(from) == Some(Byzantine::ReplaysOldEpochs) && from != to {
-            let replay = with_lower_epoch(&message);
+            let replay = crate::byzantine::with_lower_epoch(&message);
             let later = self.now + self.rng.random_range(MS..500 * MS);
             for instance in self.recipients(sender, to) {
                 self.schedule(later, Event::Deliver { to: instance, from, message: replay.clone() });
@@ -771,93 +786,6 @@ impl Simulation {
             ));
         }
     }
-}
-
-/// What a Byzantine sender makes of an honest message to `to` (`None`:
-/// nothing is sent).
-fn tamper(behaviour: Byzantine, to: u8, message: Message) -> Option<Message> {
-    let corrupt = |mut s: [u8; 64]| {
-        s[0] ^= 0x80;
-        s
-    };
-    Some(match (behaviour, message) {
-        (Byzantine::EquivocatingLeader, Message::Proposal { epoch, seq_nr, mut observations }) => {
-            // Two camps, by the parity of the follower's id, each shown
-            // another subset (so another outcome): the split a quorum one
-            // too small would let both camps commit.
-            if observations.len() > 1 {
-                observations.remove(usize::from(to % 2));
-            }
-            Message::Proposal { epoch, seq_nr, observations }
-        }
-        (Byzantine::EquivocatingLeader, Message::RoundStart { epoch, seq_nr, mut query, signature }) => {
-            if to % 2 == 1 {
-                query.push(to);
-            }
-            Message::RoundStart { epoch, seq_nr, query, signature }
-        }
-        (Byzantine::InvalidSignatures, Message::Prepare { epoch, seq_nr, signature }) => {
-            Message::Prepare { epoch, seq_nr, signature: corrupt(signature) }
-        }
-        (Byzantine::InvalidSignatures, Message::Commit { epoch, seq_nr, signature }) => {
-            Message::Commit { epoch, seq_nr, signature: corrupt(signature) }
-        }
-        (Byzantine::InvalidSignatures, Message::Observation { epoch, seq_nr, mut signed }) => {
-            signed.signature = corrupt(signed.signature);
-            Message::Observation { epoch, seq_nr, signed }
-        }
-        // Forged certificates: another outcome under signatures that cannot
-        // verify. Only a certificate check stands between them and a
-        // lagging oracle (a fetched commit) or a new leader (a lock).
-        (Byzantine::InvalidSignatures, Message::CertifiedCommit(mut commit)) if !commit.signatures.is_empty() => {
-            forge(&mut commit.outcome, &mut commit.signatures);
-            Message::CertifiedCommit(commit)
-        }
-        (
-            Byzantine::InvalidSignatures,
-            Message::EpochStartRequest { epoch, mut highest_certified, signed_timestamp },
-        ) => {
-            match &mut highest_certified {
-                Certificate::Prepare(p) => forge(&mut p.outcome, &mut p.signatures),
-                Certificate::Commit(c) if !c.signatures.is_empty() => forge(&mut c.outcome, &mut c.signatures),
-                Certificate::Commit(_) => {}
-            }
-            Message::EpochStartRequest { epoch, highest_certified, signed_timestamp }
-        }
-        (Byzantine::Oversized, Message::Observation { epoch, seq_nr, mut signed }) => {
-            signed.observation.resize(signed.observation.len() + (64 << 10), 0xee);
-            Message::Observation { epoch, seq_nr, signed }
-        }
-        (Byzantine::Oversized, Message::RoundStart { epoch, seq_nr, mut query, signature }) => {
-            query.resize(64 << 10, 0xee);
-            Message::RoundStart { epoch, seq_nr, query, signature }
-        }
-        (Byzantine::WrongObserverIds, Message::Proposal { epoch, seq_nr, mut observations }) => {
-            let n = observations.len() as u8;
-            for o in &mut observations {
-                o.observer = (o.observer + 1) % n.max(1);
-            }
-            Message::Proposal { epoch, seq_nr, observations }
-        }
-        (_, message) => message,
-    })
-}
-
-/// Makes a certificate claim another outcome, its signatures corrupted.
-fn forge(outcome: &mut Vec<u8>, signatures: &mut [(u8, [u8; 64])]) {
-    outcome.push(0xee);
-    for (_, signature) in signatures {
-        signature[0] ^= 0x80;
-    }
-}
-
-/// The same message one epoch earlier, as a replaying node would send it.
-fn with_lower_epoch(message: &Message) -> Message {
-    let mut m = message.clone();
-    if let Some(epoch) = m.epoch_mut() {
-        *epoch = epoch.saturating_sub(1);
-    }
-    m
 }
 
 /// How long after the last fault outcomes must commit again.
