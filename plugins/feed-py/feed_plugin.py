@@ -69,6 +69,10 @@ def parse_config(data):
         raise invalid_config(f"offchain config: {e}")
     if not isinstance(config, dict) or set(config) != {"source"} or not isinstance(config["source"], str):
         raise invalid_config('offchain config: expected {"source": "<name>"} and nothing else')
+    try:
+        config["source"].encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise invalid_config(f"offchain config: {e}")
     return config["source"]
 
 
@@ -94,7 +98,9 @@ class Plugin(reporting_plugin.Plugin):
             text = data_sources.read(self.source).strip()
         except Err as e:
             raise Err(types.PluginError_DataSource(f"source {self.source!r}: {e.value}"))
-        if not INTEGER.fullmatch(text) or not I128_MIN <= int(text) <= I128_MAX:
+        # An i128 has at most 39 digits; the length check keeps int() from
+        # refusing (raising on) thousands of digits.
+        if len(text) > 40 or not INTEGER.fullmatch(text) or not I128_MIN <= int(text) <= I128_MAX:
             raise Err(types.PluginError_DataSource(f"source {self.source!r} returned {text!r}, not a 128-bit integer"))
         logging.log(logging.Level.DEBUG, "observed", [("seq_nr", str(ctx.seq_nr)), ("value", text)])
         return encode_value(int(text))

@@ -129,12 +129,15 @@ fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The network config with its `[plugin]` table naming another plugin.
+/// The network config with its `[plugin]` table naming another plugin;
+/// everything else as it was (re-serialised).
 fn with_plugin(network: &str, name: &str, sha256: &str, config: &str) -> Result<String> {
-    let start = network.find("\n[plugin]\n").context("no [plugin] table")? + 1;
-    let end = network[start + 1..].find("\n[").map_or(network.len(), |i| start + 1 + i + 1);
-    let table = format!("[plugin]\nname = \"{name}\"\nsha256 = \"{sha256}\"\nconfig = '{config}'\n\n");
-    Ok(format!("{}{table}{}", &network[..start], &network[end..]))
+    let mut table: toml::Table = network.parse().context("the network config is not TOML")?;
+    let plugin = table.get_mut("plugin").and_then(toml::Value::as_table_mut).context("no [plugin] table")?;
+    for (key, value) in [("name", name), ("sha256", sha256), ("config", config)] {
+        plugin.insert(key.into(), toml::Value::String(value.into()));
+    }
+    Ok(toml::to_string(&table)?)
 }
 
 /// Adds `component` to every node, names it in the network config, and
@@ -154,14 +157,30 @@ fn switch_to(binary: &Path, nodes: &[Node], network: &Path, name: &str, componen
         sha256 = added["sha256"].as_str().context("plugin add printed no sha256")?.to_owned();
     }
     let text = with_plugin(&std::fs::read_to_string(network)?, name, &sha256, PLUGIN_CONFIG)?;
-    let before: Vec<f64> = nodes.iter().map(|n| n.metric("ocr_outcomes_total")).collect();
     let tmp = network.with_extension("tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, network)?;
+    // Each node's outcome count when it is seen in the new instance: the
+    // old one has stopped by then, so what follows is the new plugin's (a
+    // commit in the new instance before it is seen only makes this later).
+    let mut started_at: Vec<Option<f64>> = vec![None; nodes.len()];
     let switched = wait_for(&format!("every node to commit with {name}"), nodes, Duration::from_secs(60), || {
-        nodes.iter().zip(&before).all(|(n, b)| {
-            n.metric("ocr_instances_started_total") >= instance && n.metric("ocr_outcomes_total") >= b + 10.0
-        })
+        // Every node is polled each time (no short-circuit), so each
+        // baseline is taken as soon as its node is seen in the new instance.
+        let done: Vec<bool> = nodes
+            .iter()
+            .zip(started_at.iter_mut())
+            .map(|(n, base)| match base {
+                None => {
+                    if n.metric("ocr_instances_started_total") >= instance {
+                        *base = Some(n.metric("ocr_outcomes_total"));
+                    }
+                    false
+                }
+                Some(base) => n.metric("ocr_outcomes_total") >= *base + 10.0,
+            })
+            .collect();
+        done.iter().all(|d| *d)
     })?;
     let from = nodes[0].metric("ocr_outcomes_total");
     std::thread::sleep(Duration::from_secs(5));
@@ -256,11 +275,15 @@ mod tests {
     #[test]
     fn the_plugin_table_is_replaced_and_nothing_else() {
         let network = "f = 1\n\n[timing]\nr_max = 20\n\n[plugin]\nname = \"median\"\nsha256 = \"ab\"\nconfig = '{}'\n\n[[oracles]]\npeer_id = \"x\"\n";
-        let replaced = with_plugin(network, "feed", "cd", r#"{"source":"p"}"#).unwrap();
-        assert_eq!(
-            replaced,
-            "f = 1\n\n[timing]\nr_max = 20\n\n[plugin]\nname = \"feed\"\nsha256 = \"cd\"\nconfig = '{\"source\":\"p\"}'\n\n[[oracles]]\npeer_id = \"x\"\n"
-        );
+        let replaced: toml::Table = with_plugin(network, "feed", "cd", r#"{"source":"p'"}"#).unwrap().parse().unwrap();
+        let original: toml::Table = network.parse().unwrap();
+        assert_eq!(replaced["plugin"]["name"].as_str(), Some("feed"));
+        assert_eq!(replaced["plugin"]["sha256"].as_str(), Some("cd"));
+        assert_eq!(replaced["plugin"]["config"].as_str(), Some(r#"{"source":"p'"}"#));
+        for key in ["f", "timing", "oracles"] {
+            assert_eq!(replaced[key], original[key], "{key}");
+        }
         assert!(with_plugin("f = 1\n", "feed", "cd", "{}").is_err());
+        assert!(with_plugin("not toml [", "feed", "cd", "{}").is_err());
     }
 }

@@ -16,6 +16,7 @@ const FILES: &[(&str, &str)] = &[
     ("tests/kit.rs", include_str!("../templates/plugin/kit.rs.tmpl")),
     ("README.md", include_str!("../templates/plugin/README.md.tmpl")),
     (".gitignore", include_str!("../templates/plugin/gitignore.tmpl")),
+    ("rustfmt.toml", include_str!("../templates/plugin/rustfmt.toml.tmpl")),
 ];
 
 /// Why a crate could not be made.
@@ -34,6 +35,10 @@ pub enum TemplateError {
         "{0} is not a checkout of the node's repository (no sdk/Cargo.toml and host/sim/Cargo.toml); pass --checkout"
     )]
     NoCheckout(PathBuf),
+    /// The crate would be inside the checkout, whose workspace would then
+    /// claim it (`plugins/*`) while it declares a workspace of its own.
+    #[error("{0} is inside the checkout: make the plugin crate outside it")]
+    InsideCheckout(PathBuf),
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -59,14 +64,111 @@ pub struct NewPlugin {
     pub type_name: String,
 }
 
-/// Whether `name` is a usable package name (and so crate and type name).
+/// Crate names the generated code cannot take: Rust keywords, and crates it
+/// or its tests already name.
+const RESERVED_CRATE_NAMES: &[&str] = &[
+    "abstract",
+    "alloc",
+    "as",
+    "async",
+    "await",
+    "become",
+    "box",
+    "break",
+    "const",
+    "continue",
+    "core",
+    "crate",
+    "do",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "final",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "macro",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "ocr_plugin_sdk",
+    "ocr_sim",
+    "override",
+    "priv",
+    "proc_macro",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "serde",
+    "serde_json",
+    "static",
+    "std",
+    "struct",
+    "super",
+    "test",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "unsized",
+    "use",
+    "virtual",
+    "where",
+    "while",
+    "yield",
+];
+
+/// Type names already in scope where the generated code names the plugin
+/// type.
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "Arc",
+    "AttributedObservationRef",
+    "Box",
+    "DataSources",
+    "Duration",
+    "FaultClass",
+    "KitReport",
+    "Option",
+    "OutcomeContext",
+    "PathBuf",
+    "PluginConfig",
+    "PluginError",
+    "PluginInfo",
+    "PluginLimits",
+    "Quorum",
+    "ReportPlus",
+    "ReportingPlugin",
+    "Result",
+    "Script",
+    "SeqNr",
+    "String",
+    "TestKit",
+    "Vec",
+];
+
+/// Whether `name` is a usable package name, and its crate and type names
+/// collide with nothing the generated code uses.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && name.len() <= 64
         && !name.ends_with('-')
         && !name.contains("--")
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    well_formed
+        && !RESERVED_CRATE_NAMES.contains(&name.replace('-', "_").as_str())
+        && !RESERVED_TYPE_NAMES.contains(&type_name(name).as_str())
 }
 
 /// `e2e-feed` → `E2eFeed`.
@@ -98,9 +200,17 @@ pub fn new_plugin(name: &str, dir: &Path, checkout: &Path) -> Result<NewPlugin, 
     if dir.exists() && dir.read_dir().map_err(io(dir))?.next().is_some() {
         return Err(TemplateError::NotEmpty(dir.to_path_buf()));
     }
+    let absolute = std::path::absolute(dir).map_err(io(dir))?;
+    if absolute.starts_with(&checkout) {
+        return Err(TemplateError::InsideCheckout(absolute));
+    }
+    // The path goes into Cargo.toml strings as it is.
+    let checkout_text = match checkout.to_str() {
+        Some(text) if !text.contains(['"', '\\', '\n']) => text.to_owned(),
+        _ => return Err(TemplateError::NoCheckout(checkout)),
+    };
     let crate_name = name.replace('-', "_");
     let type_name = type_name(name);
-    let checkout_text = checkout.to_string_lossy();
     for (relative, template) in FILES {
         let path = dir.join(relative);
         if let Some(parent) = path.parent() {
@@ -130,7 +240,23 @@ mod tests {
         for good in ["feed", "e2e-feed", "por2"] {
             assert!(valid_name(good), "{good}");
         }
-        for bad in ["", "Feed", "2feed", "feed-", "fe--ed", "fe_ed", "feed!", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Feed",
+            "2feed",
+            "feed-",
+            "fe--ed",
+            "fe_ed",
+            "feed!",
+            &"a".repeat(65),
+            "std",
+            "self",
+            "serde-json",
+            "test-kit",
+            "reporting-plugin",
+            "seq-nr",
+            "result",
+        ] {
             assert!(!valid_name(bad), "{bad}");
         }
         assert_eq!(type_name("e2e-feed"), "E2eFeed");
@@ -156,5 +282,7 @@ mod tests {
         assert!(matches!(error, TemplateError::BadName(_)), "{error}");
         let error = new_plugin("x", &dir.path().join("x"), dir.path()).unwrap_err();
         assert!(matches!(error, TemplateError::NoCheckout(_)), "{error}");
+        let error = new_plugin("x", &checkout.join("plugins/x"), &checkout).unwrap_err();
+        assert!(matches!(error, TemplateError::InsideCheckout(_)), "{error}");
     }
 }
