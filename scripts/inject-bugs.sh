@@ -4,7 +4,8 @@
 # too small, a Commit sent before its lock is persisted, certificate or
 # report signatures left unchecked). For each, on a scratch worktree of HEAD
 # (the checkout itself is never touched), this builds ocr-sim with the bug
-# and runs it over every fault class; the bug is caught when the run fails.
+# and runs it over every fault class; the bug is caught when the run fails
+# and every failure shows the violation the patch's "Expect:" line names.
 # Prints, per bug, the first violation and how many scenarios failed, and
 # exits non-zero if any bug went unnoticed.
 #
@@ -16,12 +17,12 @@ root=$(git rev-parse --show-toplevel)
 seeds=${SEEDS:-20}
 target=${CARGO_TARGET_DIR:-$root/target}/injected-bugs
 work=$(mktemp -d)
-git -C "$root" worktree add --quiet --detach "$work/tree" HEAD
 cleanup() {
-    git -C "$root" worktree remove --force "$work/tree" || true
+    git -C "$root" worktree remove --force "$work/tree" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
+git -C "$root" worktree add --quiet --detach "$work/tree" HEAD
 
 missed=0
 patches=("$root"/scripts/injected-bugs/*.patch)
@@ -39,9 +40,18 @@ for patch in "${patches[@]}"; do
         echo "$name: NOT caught ($(tail -n 1 "$work/$name.out"))"
         missed=1
     else
-        first=$(grep -m 1 '^FAILED' "$work/$name.err" | cut -c 1-300)
+        # Caught by the check the bug defeats, not by anything else: the
+        # patch's "Expect:" line names the violation every failure must show.
+        expect=$(sed -n 's/^Expect: //p' "$patch")
         failed=$(grep -c '^FAILED' "$work/$name.err" || true)
-        echo "$name: caught in $(($(date +%s) - started)) s, $failed failing scenarios; first: $first"
+        expected=$(grep '^FAILED' "$work/$name.err" | grep -c -- "\"$expect" || true)
+        first=$(grep -m 1 '^FAILED' "$work/$name.err" | cut -c 1-300)
+        if [ "$failed" -eq 0 ] || [ "$expected" -ne "$failed" ]; then
+            echo "$name: failed, but not (only) by \"$expect\" violations ($expected of $failed): $first"
+            missed=1
+        else
+            echo "$name: caught in $(($(date +%s) - started)) s by \"$expect\" violations in $failed scenarios; first: $first"
+        fi
         grep -E '^[a-z]+ +[0-9]+ +[0-9]+ ' "$work/$name.out" | awk '$3 > 0 { printf "    %s: %s of %s scenarios failed\n", $1, $3, $2 }'
     fi
 done
