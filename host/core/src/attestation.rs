@@ -207,24 +207,36 @@ impl ReportAttestation {
             return Vec::new();
         }
         let Some(reports) = round.reports.as_ref() else { return Vec::new() };
-        for (sender, set) in &round.signatures {
-            round.verified.entry(*sender).or_insert_with(|| {
-                // Our own signatures come back through the transport's
-                // loopback, which no peer can impersonate: they were made
-                // here, over these reports, and need no recovery.
+        // Our own signatures first: they come back through the transport's
+        // loopback, which no peer can impersonate, so they were made here,
+        // over these reports, and need no recovery. Then others', verified
+        // (once each) only until f+1 are valid: a recovery costs about three
+        // Ed25519 verifications, and signatures beyond f+1 are never used.
+        let own = me.filter(|m| round.signatures.contains_key(m));
+        let others = round.signatures.keys().copied().filter(|s| Some(*s) != me);
+        let mut valid: Vec<u8> = Vec::with_capacity(f + 1);
+        for sender in own.into_iter().chain(others) {
+            if valid.len() > f {
+                break;
+            }
+            let set = &round.signatures[&sender];
+            let ok = *round.verified.entry(sender).or_insert_with(|| {
                 set.len() == reports.len()
-                    && (Some(*sender) == me
-                        || signers.get(usize::from(*sender)).is_some_and(|signer| {
+                    && (Some(sender) == me
+                        || signers.get(usize::from(sender)).is_some_and(|signer| {
                             set.iter()
                                 .zip(reports)
                                 .all(|(sig, r)| onchain::verify(signer, &digest, seq_nr, &r.report, sig))
                         }))
             });
+            if ok {
+                valid.push(sender);
+            }
         }
-        let valid: Vec<u8> = round.verified.iter().filter(|(_, ok)| **ok).map(|(s, _)| *s).take(f + 1).collect();
         if valid.len() <= f {
             return Vec::new();
         }
+        valid.sort_unstable();
         round.complete = true;
         reports
             .iter()

@@ -75,6 +75,7 @@ const HALF_ORDER: U256 =
 /// Whether `signature` is `signer`'s signature of `report` for this
 /// instance and seq-nr, by the contract's rules.
 pub fn verify(signer: &Address, config_digest: &ConfigDigest, seq_nr: u64, report: &[u8], signature: &[u8]) -> bool {
+    crate::verification_stats::record_onchain();
     let valid = verify_uncounted(signer, config_digest, seq_nr, report, signature);
     if !valid {
         crate::verification_stats::record_invalid();

@@ -80,6 +80,7 @@ impl std::fmt::Debug for OffchainKey {
 /// verification: malleable or small-order encodings are rejected, so a
 /// signature verifies on every node or on none.
 pub fn verify(public_key: &PublicKey, payload: &[u8], signature: &Signature) -> bool {
+    crate::verification_stats::record_offchain();
     let valid = decompressed(public_key).is_some_and(|key| {
         key.verify_strict(&signed_bytes(payload), &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
     });

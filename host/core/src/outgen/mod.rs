@@ -96,6 +96,22 @@ struct Current {
     outcome_digest: Hash,
 }
 
+/// What this oracle signed as its observation of one round.
+#[derive(Clone)]
+struct OwnObservation {
+    seq_nr: u64,
+    query: Vec<u8>,
+    signed: SignedObservation,
+}
+
+impl OwnObservation {
+    /// Whether `signed` is this very observation, signed over `query` for
+    /// `seq_nr`: then its signature is valid without checking it again.
+    fn is(&self, seq_nr: u64, query: &[u8], signed: &SignedObservation) -> bool {
+        self.seq_nr == seq_nr && self.query == query && self.signed == *signed
+    }
+}
+
 struct Follower {
     phase: FollowerPhase,
     seq_nr: u64,
@@ -104,7 +120,12 @@ struct Follower {
     current: Option<Current>,
     round_starts: BTreeMap<u64, Vec<u8>>,
     proposals: BTreeMap<u64, Vec<AttributedSignedObservation>>,
-    /// seq-nr -> sender -> (signature, verdict once checked).
+    /// This oracle's own signed observation of the current round, with the
+    /// query it signed over: a copy of it (in the leader's proposal, or at
+    /// the leader itself) is known valid and needs no verification.
+    own_observation: Option<OwnObservation>,
+    /// seq-nr -> sender -> (signature, verdict once checked). This oracle's
+    /// own signatures go in as valid when it makes them.
     prepares: BTreeMap<u64, BTreeMap<u8, (Signature, Option<bool>)>>,
     commits: BTreeMap<u64, BTreeMap<u8, (Signature, Option<bool>)>>,
 }
@@ -119,6 +140,7 @@ impl Follower {
             current: None,
             round_starts: BTreeMap::new(),
             proposals: BTreeMap::new(),
+            own_observation: None,
             prepares: BTreeMap::new(),
             commits: BTreeMap::new(),
         }

@@ -37,6 +37,7 @@ impl OutcomeGeneration {
         f.query = None;
         f.pending_inputs_digest = None;
         f.current = None;
+        f.own_observation = None;
         f.round_starts.retain(|s, _| *s >= seq_nr);
         f.proposals.retain(|s, _| *s >= seq_nr);
         f.prepares.retain(|s, _| *s >= seq_nr);
@@ -74,13 +75,12 @@ impl OutcomeGeneration {
         if let (Some(observation), Some(query)) = (observation, f.query.as_ref()) {
             let signature =
                 self.cfg.key.sign(&payload::signed_observation(&self.ogid(), id.seq_nr, query, &observation));
+            let signed = SignedObservation { observation, signature };
+            self.follower.own_observation =
+                Some(OwnObservation { seq_nr: id.seq_nr, query: query.clone(), signed: signed.clone() });
             actions.push(OutgenAction::Send {
                 to: self.leader,
-                message: Message::Observation {
-                    epoch: self.epoch,
-                    seq_nr: id.seq_nr,
-                    signed: SignedObservation { observation, signature },
-                },
+                message: Message::Observation { epoch: self.epoch, seq_nr: id.seq_nr, signed },
             });
         }
         // Without an observation of its own this oracle can still prepare.
@@ -114,11 +114,14 @@ impl OutcomeGeneration {
             return Vec::new();
         };
         let ogid = self.ogid();
+        let me = self.cfg.me;
         let mut seen = [false; 256];
         let mut observations = Vec::with_capacity(proposal.len());
         for aso in proposal {
             let duplicate = std::mem::replace(&mut seen[usize::from(aso.observer)], true);
-            let signed_ok = self.key_of(aso.observer).is_some_and(|k| {
+            let own = aso.observer == me
+                && self.follower.own_observation.as_ref().is_some_and(|o| o.is(seq_nr, &query, &aso.signed));
+            let signed_ok = own || self.key_of(aso.observer).is_some_and(|k| {
                 crate::signing::verify(
                     k,
                     &payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation),
@@ -151,6 +154,7 @@ impl OutcomeGeneration {
         f.current = Some(Current { inputs_digest, outcome, outcome_digest });
         f.phase = FollowerPhase::SentPrepare;
         let signature = self.cfg.key.sign(&payload::prepare(&self.ogid(), id.seq_nr, &inputs_digest, &outcome_digest));
+        self.follower.prepares.entry(id.seq_nr).or_default().insert(self.cfg.me, (signature, Some(true)));
         let mut actions =
             vec![OutgenAction::Broadcast(Message::Prepare { epoch: self.epoch, seq_nr: id.seq_nr, signature })];
         actions.extend(self.try_prepare_quorum());
@@ -178,6 +182,8 @@ impl OutcomeGeneration {
     /// is verified at most once against `payload` (this round's own digests,
     /// fixed once the outcome is known), and a sender keeps its first entry,
     /// valid or not: garbage cannot make this oracle verify again and again.
+    /// Verification stops as soon as a quorum is valid: signatures beyond it
+    /// are never needed, and this oracle's own entry is valid from the start.
     fn quorum_from_pool(&mut self, commits: bool, payload: &[u8]) -> Option<Vec<(u8, Signature)>> {
         let seq_nr = self.follower.seq_nr;
         let quorum = self.quorum;
@@ -187,10 +193,15 @@ impl OutcomeGeneration {
         if pool.values().filter(|(_, verdict)| *verdict != Some(false)).count() < quorum {
             return None;
         }
+        let mut valid = pool.values().filter(|(_, verdict)| *verdict == Some(true)).count();
         for (signer, (signature, verdict)) in pool.iter_mut() {
+            if valid >= quorum {
+                break;
+            }
             if verdict.is_none() {
-                *verdict =
-                    Some(keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, signature)));
+                let ok = keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, signature));
+                *verdict = Some(ok);
+                valid += usize::from(ok);
             }
         }
         let valid: Vec<(u8, Signature)> =
@@ -224,6 +235,7 @@ impl OutcomeGeneration {
         }
         self.follower.phase = FollowerPhase::SentCommit;
         let signature = self.cfg.key.sign(&payload::commit(&ogid, seq_nr, &current.outcome_digest));
+        self.follower.commits.entry(seq_nr).or_default().insert(self.cfg.me, (signature, Some(true)));
         actions.push(OutgenAction::Broadcast(Message::Commit { epoch: self.epoch, seq_nr, signature }));
         actions.extend(self.try_commit_quorum());
         actions
@@ -331,8 +343,12 @@ impl OutcomeGeneration {
         {
             return Vec::new();
         }
-        let payload = payload::signed_observation(&ogid, seq_nr, &l.query, &signed.observation);
-        let valid_signature = key.is_some_and(|k| crate::signing::verify(&k, &payload, &signed.signature));
+        let own = from == self.cfg.me
+            && self.follower.own_observation.as_ref().is_some_and(|o| o.is(seq_nr, &l.query, &signed));
+        let valid_signature = own || {
+            let payload = payload::signed_observation(&ogid, seq_nr, &l.query, &signed.observation);
+            key.is_some_and(|k| crate::signing::verify(&k, &payload, &signed.signature))
+        };
         let observation = AttributedObservation { observation: signed.observation.clone(), observer: from };
         l.observations.insert(from, LeaderObservation { signed, valid: (!valid_signature).then_some(false) });
         let (Some(ctx), true) = (l.ctx.clone(), valid_signature) else { return Vec::new() };
