@@ -152,8 +152,15 @@ impl ReportAttestation {
             round.complete = true;
             return Vec::new();
         };
-        let signatures = reports.iter().map(|r| self.key.sign(&digest, seq_nr, &r.report).to_vec()).collect();
+        let signatures: Vec<Vec<u8>> =
+            reports.iter().map(|r| self.key.sign(&digest, seq_nr, &r.report).to_vec()).collect();
         round.reports = Some(reports);
+        if let Some(me) = self.me {
+            // Made here, over these reports: valid without a recovery, and
+            // counted now rather than when the transport loops them back.
+            round.signatures.insert(me, signatures.clone());
+            round.verified.insert(me, true);
+        }
         let mut actions = vec![AttestationAction::Broadcast(Message::ReportSignatures { seq_nr, signatures })];
         actions.extend(self.try_complete(seq_nr));
         actions
@@ -207,11 +214,10 @@ impl ReportAttestation {
             return Vec::new();
         }
         let Some(reports) = round.reports.as_ref() else { return Vec::new() };
-        // Our own signatures first: they come back through the transport's
-        // loopback, which no peer can impersonate, so they were made here,
-        // over these reports, and need no recovery. Then others', verified
-        // (once each) only until f+1 are valid: a recovery costs about three
-        // Ed25519 verifications, and signatures beyond f+1 are never used.
+        // Our own signatures first (recorded valid when made), then others',
+        // verified (once each) only until f+1 are valid: a recovery costs
+        // about three Ed25519 verifications, and signatures beyond f+1 are
+        // never used.
         let own = me.filter(|m| round.signatures.contains_key(m));
         let others = round.signatures.keys().copied().filter(|s| Some(*s) != me);
         let mut valid: Vec<u8> = Vec::with_capacity(f + 1);
@@ -222,12 +228,9 @@ impl ReportAttestation {
             let set = &round.signatures[&sender];
             let ok = *round.verified.entry(sender).or_insert_with(|| {
                 set.len() == reports.len()
-                    && (Some(sender) == me
-                        || signers.get(usize::from(sender)).is_some_and(|signer| {
-                            set.iter()
-                                .zip(reports)
-                                .all(|(sig, r)| onchain::verify(signer, &digest, seq_nr, &r.report, sig))
-                        }))
+                    && signers.get(usize::from(sender)).is_some_and(|signer| {
+                        set.iter().zip(reports).all(|(sig, r)| onchain::verify(signer, &digest, seq_nr, &r.report, sig))
+                    })
             });
             if ok {
                 valid.push(sender);

@@ -86,7 +86,8 @@ fn a_follower_that_missed_a_commit_fetches_the_certified_commit() {
     let actions = me.on_certified_commit(asked, commit);
     assert!(matches!(&actions[0], AttestationAction::CallPlugin(_)), "{actions:?}");
     // With the reports computed, this oracle signs and the report is attested
-    // with the f+1 = 2 valid signatures it holds.
+    // with f+1 = 2 valid signatures: its own and the first other that
+    // verifies (no more are recovered than needed).
     let actions = me.on_reports(seq_nr, Some(vec![ReportPlus::new(report.clone())]));
     assert!(matches!(&actions[0], AttestationAction::Broadcast(Message::ReportSignatures { .. })));
     let attested = actions.iter().find_map(|a| match a {
@@ -94,7 +95,7 @@ fn a_follower_that_missed_a_commit_fetches_the_certified_commit() {
         _ => None,
     });
     let attested = attested.expect("attested with the two valid signatures");
-    assert_eq!(attested.signatures.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(attested.signatures.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![0, 3]);
     assert_eq!(attested.report.report, report);
 }
 

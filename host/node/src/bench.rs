@@ -199,7 +199,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
         mode: "one process, one tokio runtime, N nodes over QUIC on loopback",
         durability: match options.durability {
-            Durability::Machine => "machine (fdatasync per persist)",
+            Durability::Machine => "machine (fdatasync per lock and pacemaker write)",
             Durability::Process => "process (OS buffers per persist)",
         },
     })
