@@ -114,7 +114,7 @@ async fn main() -> Result<()> {
     let mut nodes = Vec::new();
     for (i, file) in layout.node_configs.iter().enumerate() {
         let config = NodeConfig::load(file)?;
-        let options = RunOptions { events: (i == 0).then(|| events_tx.clone()), chain: None };
+        let options = RunOptions { events: (i == 0).then(|| events_tx.clone()), ..Default::default() };
         let shutdown = shutdown.clone();
         nodes.push(tokio::spawn(async move { ocr_node::node::run(config, options, shutdown).await }));
     }

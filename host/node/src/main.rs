@@ -50,9 +50,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A benchmark logs warnings only: a line per report at hundreds of
+    // rounds a second would be part of what it measures.
+    let default_filter =
+        if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info,quinn=warn,rustls=warn,sled=warn" };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn,sled=warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter))
     };
     let json = matches!(&cli.command, Command::Run(args) if run_cmd::wants_json(args));
     if json {

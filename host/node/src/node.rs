@@ -24,8 +24,8 @@ use ocr_core::oracle::OracleSetup;
 use ocr_core::signing::OffchainKey;
 use ocr_core::wire;
 use ocr_net::{NetMetrics, Network, PeerId};
-use ocr_plugin_api::Plugin;
-use ocr_plugin_sdk::DataSources;
+use ocr_plugin_api::{Plugin, PluginCallError};
+use ocr_plugin_sdk::{DataSources, PluginConfig};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
@@ -36,7 +36,7 @@ use crate::driver::{Driver, DriverEvent};
 use crate::keys::NodeKeys;
 use crate::metrics::{NodeMetrics, PluginAddLabels};
 use crate::plugin_setup::plugin_config;
-use crate::plugin_store::{DropDirectory, DropResult, PluginStore, StoreError};
+use crate::plugin_store::{DropDirectory, DropResult, PluginStore, PluginUsage, StoreError};
 use crate::sources::NodeSources;
 use crate::storage::SledStorage;
 use crate::transmitter::{self, Transmitter};
@@ -49,7 +49,17 @@ pub struct RunOptions {
     /// The chain to use instead of connecting to the config's `rpc_url`
     /// (the demo's embedded EVM, shared by its nodes).
     pub chain: Option<Arc<dyn Chain>>,
+    /// Run every instance with this native plugin instead of the component
+    /// the config names (the benchmark's baseline for the sandbox's cost).
+    pub native_plugin: Option<NativePluginFactory>,
 }
+
+/// Makes a native plugin instance for an instance's plugin config.
+pub type NativePluginFactory = Arc<
+    dyn Fn(&PluginConfig, Arc<dyn DataSources + Send + Sync>) -> Result<Box<dyn Plugin + Send>, PluginCallError>
+        + Send
+        + Sync,
+>;
 
 /// How often the watched plugin directory is scanned.
 const DROP_SCAN: Duration = Duration::from_secs(1);
@@ -185,6 +195,7 @@ pub async fn run(config: NodeConfig, options: RunOptions, mut shutdown: watch::R
         healthy,
         network: None,
         events: options.events,
+        native_plugin: options.native_plugin,
     };
     let result = node.run(&mut shutdown).await;
     servers.iter().for_each(tokio::task::JoinHandle::abort);
@@ -206,6 +217,7 @@ struct Node<'a> {
     /// a switch does not wait for reconnections.
     network: Option<(Vec<(PeerId, SocketAddr)>, Network)>,
     events: Option<mpsc::Sender<DriverEvent>>,
+    native_plugin: Option<NativePluginFactory>,
 }
 
 /// Releases an instance's hold on its plugin when the instance ends.
@@ -302,7 +314,14 @@ impl Node<'_> {
         self.store.want(&sha256, &digest_hex, factory_config.clone());
         let _hold = PluginHold { store: self.store.clone(), sha256: sha256.clone(), instance: digest_hex.clone() };
         let mut changes = self.store.changes();
-        let (plugin, usage) = loop {
+        let (plugin, usage): (Box<dyn Plugin + Send>, Option<Arc<PluginUsage>>) = loop {
+            if let Some(native) = &self.native_plugin {
+                let (native, config, sources) = (native.clone(), factory_config.clone(), self.sources.clone());
+                match tokio::task::spawn_blocking(move || native(&config, sources)).await? {
+                    Ok(plugin) => break (plugin, None),
+                    Err(error) => anyhow::bail!("the native plugin's factory refused the network config: {error}"),
+                }
+            }
             // Loading may compile (a cache miss) and the factory is guest
             // code: neither runs on the runtime's threads.
             let checkout = {
@@ -316,7 +335,7 @@ impl Node<'_> {
                 .await?
             };
             let failure = match checkout {
-                Ok((Ok(plugin), usage)) => break (plugin, usage),
+                Ok((Ok(plugin), usage)) => break (Box::new(plugin), Some(usage)),
                 Ok((Err(error), _)) => format!("the plugin's factory refused the network config: {error}"),
                 Err(StoreError::NotFound(_)) => format!(
                     "the config names plugin {} (sha256 {sha256}), which this node does not have; add it with `ocr-node plugin add` or drop it into {}",
@@ -402,11 +421,11 @@ impl Node<'_> {
             storage: self.storage.clone(),
             transport: sender,
             inbound,
-            plugin: Box::new(plugin),
+            plugin,
             plugin_name: instance.plugin_name.clone(),
             metrics: self.metrics.clone(),
             events: Some(driver_events),
-            usage: Some(usage),
+            usage,
         };
         self.metrics.instances_started.inc();
         tracing::info!(oracle = me, instance = %digest_hex, plugin = %instance.plugin_name, start_ms = begun.elapsed().as_secs_f64() * 1e3, "instance running");

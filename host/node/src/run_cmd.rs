@@ -31,6 +31,14 @@ pub struct BenchArgs {
     /// The median plugin component (default: the built one).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
+    /// Run the median plugin's native build instead of the component (the
+    /// baseline for the sandbox's cost).
+    #[arg(long)]
+    pub native: bool,
+    /// One-way delay added to every link, in milliseconds (a user-space
+    /// relay in front of each node).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub link_delay_ms: u64,
     /// Persist durability: `machine` (fdatasync, survives power loss) or
     /// `process` (survives a crash of the process only).
     #[arg(long, default_value = "machine", value_parser = parse_durability)]
@@ -56,6 +64,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         nodes: args.nodes,
         duration: std::time::Duration::from_secs(args.duration),
         plugin,
+        native: args.native,
+        link_delay: std::time::Duration::from_millis(args.link_delay_ms),
         durability: args.durability,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
