@@ -11,9 +11,13 @@
 //!   pinned componentize-py (PyPI) into `<target>/plugins/feed-py.wasm`;
 //! - `plugin-e2e`: the plugin author's path end to end (template, build,
 //!   test kit, the Python plugin, a live cluster), see `plugin_e2e.rs`;
-//! - `demo`: the median feed demo.
+//! - `demo`: the median feed demo;
+//! - `soak [--minutes M] [--nodes N] [--binary PATH]`: node processes for M
+//!   minutes, their memory sampled, a JSON line at the end (see `soak.rs`).
 
+mod node_process;
 mod plugin_e2e;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,11 +42,47 @@ fn main() -> Result<()> {
             plugin_e2e::plugin_e2e(&root, &target)
         }
         "demo" => demo(rest),
+        "soak" => {
+            let options = soak::SoakOptions {
+                nodes: flag(rest, "--nodes", 4)?,
+                minutes: flag(rest, "--minutes", 60)?,
+                warm_up_minutes: flag(rest, "--warm-up-minutes", 10)?,
+                delta_round_ms: flag(rest, "--delta-round-ms", 50)?,
+            };
+            // `--binary` runs a copy, so that rebuilding meanwhile leaves
+            // the soak alone.
+            let binary = match rest.iter().position(|a| a == "--binary") {
+                Some(i) => PathBuf::from(rest.get(i + 1).context("--binary needs a path")?),
+                None => node_binary()?,
+            };
+            soak::soak(&binary, &options)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]>");
+            eprintln!(
+                "usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]|soak [--minutes M] [--nodes N]>"
+            );
             if command == "help" { Ok(()) } else { bail!("unknown command {command:?}") }
         }
     }
+}
+
+/// The value of `--name V` in `args`, or `default`.
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => {
+            let value = args.get(i + 1).with_context(|| format!("{name} needs a value"))?;
+            value.parse().map_err(|_| anyhow::anyhow!("{name}: cannot parse {value:?}"))
+        }
+    }
+}
+
+/// Builds the plugins and `ocr-node` (release) and returns the binary.
+fn node_binary() -> Result<PathBuf> {
+    build_plugins()?;
+    run(cargo().args(["build", "--release", "-p", "ocr-node"]))?;
+    let (_, target) = workspace_dirs()?;
+    Ok(target.join("release").join("ocr-node"))
 }
 
 fn cargo() -> Command {

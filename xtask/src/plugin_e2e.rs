@@ -11,14 +11,13 @@
 //! It runs outside `cargo test` because it drives cargo itself (a cargo
 //! inside a cargo test would wait on the target directory's lock).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::node_process::NodeProcess as Node;
 use crate::{cargo, run};
 
 /// The componentize-py release the Python plugin is built and tested with.
@@ -53,59 +52,6 @@ pub fn python_plugin(root: &Path, target: &Path) -> Result<PathBuf> {
         .env("PYTHONDONTWRITEBYTECODE", "1"))?;
     eprintln!("xtask: {} ({} bytes)", out.display(), std::fs::metadata(&out)?.len());
     Ok(out)
-}
-
-/// A node process, killed when dropped.
-struct Node {
-    config: PathBuf,
-    metrics: String,
-    child: Child,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn start(binary: &Path, config: PathBuf) -> Result<Self> {
-        let text = std::fs::read_to_string(&config)?;
-        let metrics = text
-            .lines()
-            .find_map(|l| l.strip_prefix("metrics_listen = "))
-            .map(|v| v.trim_matches('"').to_owned())
-            .context("the node config has no metrics_listen")?;
-        let log = std::fs::File::create(config.with_file_name("node.log"))?;
-        let child = Command::new(binary)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info,quinn=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        Ok(Self { config, metrics, child })
-    }
-
-    /// An unlabelled metric, or 0 while the node is not up.
-    fn metric(&self, name: &str) -> f64 {
-        let Ok(mut stream) = TcpStream::connect(&self.metrics) else { return 0.0 };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut text = String::new();
-        if write!(stream, "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n", self.metrics).is_err()
-            || stream.read_to_string(&mut text).is_err()
-        {
-            return 0.0;
-        }
-        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.config.with_file_name("node.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(10)..].join("\n")
-    }
 }
 
 fn wait_for(what: &str, nodes: &[Node], timeout: Duration, mut done: impl FnMut() -> bool) -> Result<Duration> {

@@ -148,8 +148,11 @@ async fn main() -> Result<()> {
     let mut nodes = Vec::new();
     for (i, file) in layout.node_configs.iter().enumerate() {
         let config = NodeConfig::load(file)?;
-        let options =
-            RunOptions { events: (i == 0).then(|| events_tx.clone()), chain: Some(chain.clone()), ..Default::default() };
+        let options = RunOptions {
+            events: (i == 0).then(|| events_tx.clone()),
+            chain: Some(chain.clone()),
+            ..Default::default()
+        };
         let shutdown = shutdown.clone();
         nodes.push(tokio::spawn(async move { ocr_node::node::run(config, options, shutdown).await }));
     }

@@ -41,6 +41,9 @@ use crate::error::ChainError;
 pub use retry::RpcOptions;
 use retry::{error_message, revert_of};
 
+/// The first wait for a receipt (then doubling up to the poll interval).
+const FIRST_RECEIPT_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// How many times a send is retried after "nonce too low".
 const NONCE_RETRIES: u32 = 3;
 
@@ -130,6 +133,7 @@ impl RpcChain {
 
     async fn wait_for_receipt(&self, tx_hash: B256) -> Result<TransactionReceipt, ChainError> {
         let deadline = Instant::now() + self.options.receipt_timeout;
+        let mut wait = FIRST_RECEIPT_POLL.min(self.options.receipt_poll_interval);
         loop {
             if let Some(receipt) = self.receipt(tx_hash).await? {
                 return Ok(receipt);
@@ -137,7 +141,8 @@ impl RpcChain {
             if Instant::now() >= deadline {
                 return Err(ChainError::ReceiptTimeout { tx_hash, timeout: self.options.receipt_timeout });
             }
-            tokio::time::sleep(self.options.receipt_poll_interval).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(self.options.receipt_poll_interval);
         }
     }
 

@@ -31,6 +31,9 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run N nodes in this process over QUIC on loopback and measure them.
     Bench(run_cmd::BenchArgs),
+    /// Measure the chain path alone: attested report to included
+    /// transaction, on the embedded EVM or a JSON-RPC node; prints a JSON line.
+    BenchChain(run_cmd::ChainBenchArgs),
     /// Deploy and configure the aggregator contract.
     Contract {
         #[command(subcommand)]
@@ -52,8 +55,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A benchmark logs warnings only: a line per report at hundreds of
     // rounds a second would be part of what it measures.
-    let default_filter =
-        if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info,quinn=warn,rustls=warn,sled=warn" };
+    let default_filter = if matches!(cli.command, Command::Bench(_) | Command::BenchChain(_)) {
+        "warn"
+    } else {
+        "info,quinn=warn,rustls=warn,sled=warn"
+    };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter))
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys_cmd::run(command),
         Command::Run(args) => run_cmd::run(args),
         Command::Bench(args) => run_cmd::bench(args),
+        Command::BenchChain(args) => run_cmd::bench_chain(args),
         Command::Contract { command } => contract_cmd::run(command),
         Command::Network { command } => run_cmd::network(command),
         Command::Plugin { command } => plugin_cmd::run(command),

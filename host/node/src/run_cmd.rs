@@ -53,6 +53,41 @@ fn parse_durability(text: &str) -> Result<Durability, String> {
     }
 }
 
+/// `ocr-node bench-chain`.
+#[derive(Args)]
+pub struct ChainBenchArgs {
+    /// Oracles in the contract's config (f+1 signatures per report).
+    #[arg(long, default_value_t = 4)]
+    pub nodes: u8,
+    /// Reports to transmit.
+    #[arg(long, default_value_t = 500)]
+    pub reports: u64,
+    /// A JSON-RPC node to use instead of the embedded EVM (e.g. anvil).
+    #[arg(long, requires = "rpc_key")]
+    pub rpc_url: Option<String>,
+    /// The hex private key of a funded account on that node (a development
+    /// chain's well-known key: it is on the command line).
+    #[arg(long, requires = "rpc_url")]
+    pub rpc_key: Option<String>,
+}
+
+/// Runs the chain benchmark and prints its JSON line.
+pub fn bench_chain(args: ChainBenchArgs) -> Result<()> {
+    let rpc = match (args.rpc_url, args.rpc_key) {
+        (Some(url), Some(key)) => {
+            let bytes = hex::decode(key.trim_start_matches("0x")).context("--rpc-key: not hex")?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("--rpc-key: not 32 bytes"))?;
+            Some((url, key))
+        }
+        _ => None,
+    };
+    let options = ocr_node::bench_chain::ChainBenchOptions { nodes: args.nodes, reports: args.reports, rpc };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(ocr_node::bench_chain::run(&options))?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
 /// Runs the benchmark and prints its JSON line.
 pub fn bench(args: BenchArgs) -> Result<()> {
     let plugin = match args.plugin {

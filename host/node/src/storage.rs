@@ -16,6 +16,8 @@ use ocr_plugin_sdk::ConfigDigest;
 const PACEMAKER: &[u8] = b"pacemaker";
 const CERTIFICATE: &[u8] = b"certificate";
 const LAST_CONFIG: &[u8] = b"last-config";
+/// sled's page cache bound.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,9 @@ impl SledStorage {
         let path = dir.display().to_string();
         let db = sled::Config::new()
             .path(dir)
+            // A few small values per instance: sled's default page cache
+            // (1 GiB) would only let the process grow.
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StorageError::Database { path: path.clone(), source })?;
         Ok(Self { db, path, dir: dir.to_path_buf(), durability })

@@ -32,7 +32,9 @@ pub struct RpcOptions {
     pub max_backoff: Duration,
     /// How long to wait for a sent transaction's receipt.
     pub receipt_timeout: Duration,
-    /// How often to ask for it.
+    /// How often to ask for it, at most: the first asks come sooner (5 ms,
+    /// doubling up to this), so that a chain which includes at once (anvil,
+    /// fast L2s) is not waited on for a whole interval.
     pub receipt_poll_interval: Duration,
     /// Added to the gas estimate, in percent: the state can change between
     /// the estimate and inclusion.

@@ -121,13 +121,14 @@ impl OutcomeGeneration {
             let duplicate = std::mem::replace(&mut seen[usize::from(aso.observer)], true);
             let own = aso.observer == me
                 && self.follower.own_observation.as_ref().is_some_and(|o| o.is(seq_nr, &query, &aso.signed));
-            let signed_ok = own || self.key_of(aso.observer).is_some_and(|k| {
-                crate::signing::verify(
-                    k,
-                    &payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation),
-                    &aso.signed.signature,
-                )
-            });
+            let signed_ok = own
+                || self.key_of(aso.observer).is_some_and(|k| {
+                    crate::signing::verify(
+                        k,
+                        &payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation),
+                        &aso.signed.signature,
+                    )
+                });
             if duplicate || !signed_ok {
                 // A faulty leader's proposal: drop it silently.
                 return Vec::new();
