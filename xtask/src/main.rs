@@ -12,9 +12,12 @@
 //! - `plugin-e2e`: the plugin author's path end to end (template, build,
 //!   test kit, the Python plugin, a live cluster), see `plugin_e2e.rs`;
 //! - `demo`: the median feed demo;
+//! - `bench [--quick]`: the benchmark command set, JSON lines and charts
+//!   (see `bench.rs`); `bench-plot` redraws the charts;
 //! - `soak [--minutes M] [--nodes N] [--binary PATH]`: node processes for M
 //!   minutes, their memory sampled, a JSON line at the end (see `soak.rs`).
 
+mod bench;
 mod node_process;
 mod plugin_e2e;
 mod soak;
@@ -42,6 +45,15 @@ fn main() -> Result<()> {
             plugin_e2e::plugin_e2e(&root, &target)
         }
         "demo" => demo(rest),
+        "bench" => {
+            let binary = node_binary()?;
+            let (root, target) = workspace_dirs()?;
+            bench::bench(&binary, &root, &bench::BenchPaths::under(&target), rest.iter().any(|a| a == "--quick"))
+        }
+        "bench-plot" => {
+            let (root, target) = workspace_dirs()?;
+            bench::plot(&root, &bench::BenchPaths::under(&target))
+        }
         "soak" => {
             let options = soak::SoakOptions {
                 nodes: flag(rest, "--nodes", 4)?,
@@ -55,11 +67,15 @@ fn main() -> Result<()> {
                 Some(i) => PathBuf::from(rest.get(i + 1).context("--binary needs a path")?),
                 None => node_binary()?,
             };
-            soak::soak(&binary, &options)
+            let line = soak::soak(&binary, &options)?;
+            let (_, target) = workspace_dirs()?;
+            bench::append(&bench::BenchPaths::under(&target).results, &line)?;
+            println!("{line}");
+            Ok(())
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]|soak [--minutes M] [--nodes N]>"
+                "usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]|bench [--quick]|bench-plot|soak [--minutes M] [--nodes N]>"
             );
             if command == "help" { Ok(()) } else { bail!("unknown command {command:?}") }
         }

@@ -55,8 +55,9 @@ fn json_list(values: &[f64]) -> String {
     format!("[{}]", items.join(","))
 }
 
-/// Runs the soak with the built `ocr-node` at `binary`.
-pub fn soak(binary: &Path, options: &SoakOptions) -> Result<()> {
+/// Runs the soak with the built `ocr-node` at `binary`; returns its JSON
+/// line.
+pub fn soak(binary: &Path, options: &SoakOptions) -> Result<String> {
     if options.warm_up_minutes >= options.minutes {
         bail!("the warm-up ({} min) must be shorter than the run ({} min)", options.warm_up_minutes, options.minutes);
     }
@@ -110,7 +111,7 @@ pub fn soak(binary: &Path, options: &SoakOptions) -> Result<()> {
         spreads.push(if points.is_empty() { 0.0 } else { hi - lo });
     }
     let series: Vec<String> = samples.iter().map(|s| format!("[{:.0},{}]", s.seconds, json_list(&s.rss_mb))).collect();
-    println!(
+    Ok(format!(
         "{{\"bench\":\"soak\",\"nodes\":{},\"minutes\":{},\"warm_up_minutes\":{},\"delta_round_ms\":{},\"outcomes\":{outcomes:.0},\"peak_rss_mb\":{},\"rss_slope_mb_per_hour_after_warm_up\":{},\"rss_spread_mb_after_warm_up\":{},\"samples\":[{}]}}",
         options.nodes,
         options.minutes,
@@ -120,8 +121,7 @@ pub fn soak(binary: &Path, options: &SoakOptions) -> Result<()> {
         json_list(&slopes),
         json_list(&spreads),
         series.join(",")
-    );
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

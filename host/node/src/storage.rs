@@ -1,8 +1,10 @@
 //! The node's durable state in sled: per protocol instance (one tree per
 //! config digest) the pacemaker state and the highest certificate, and the
 //! last network config the node ran, so that a restarted node resumes at
-//! once. Every write is flushed to disk before it returns, because the core
-//! sends the messages that depend on it right after.
+//! once. Every write is in the operating system before it returns, because
+//! the core sends the messages that depend on it right after; the writes the
+//! protocol's safety rests on are also on stable storage (see
+//! [`SledStorage::persist_certificate`]).
 
 use std::path::Path;
 
@@ -61,7 +63,9 @@ pub enum Durability {
     /// kernel panic). sled's own flush on Linux is `sync_file_range`, which
     /// neither flushes the device's write cache nor metadata, so the node
     /// adds an `fdatasync` of sled's files. Costs one device flush per
-    /// persist (about 3.7 ms on this project's VM disk).
+    /// pacemaker write and per prepare certificate, so one per round (see
+    /// [`SledStorage::persist_certificate`] for why commit certificates need
+    /// none).
     #[default]
     Machine,
     /// In the operating system: survives a crash or SIGKILL of the node
@@ -73,6 +77,8 @@ pub enum Durability {
 /// sled-backed [`Storage`].
 pub struct SledStorage {
     db: sled::Db,
+    /// sled's log file, kept open for `fdatasync`.
+    log: std::fs::File,
     path: String,
     dir: std::path::PathBuf,
     durability: Durability,
@@ -95,13 +101,14 @@ impl SledStorage {
             .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StorageError::Database { path: path.clone(), source })?;
-        Ok(Self { db, path, dir: dir.to_path_buf(), durability })
+        let log = std::fs::File::open(dir.join("db")).map_err(|source| StorageError::Sync { path: path.clone(), source })?;
+        Ok(Self { db, log, path, dir: dir.to_path_buf(), durability })
     }
 
     /// Forces sled's files (the log and any blobs) to stable storage.
     fn sync_files(&self) -> Result<(), StorageError> {
         let io = |source: std::io::Error| StorageError::Sync { path: self.path.clone(), source };
-        std::fs::File::open(self.dir.join("db")).and_then(|f| f.sync_data()).map_err(io)?;
+        self.log.sync_data().map_err(io)?;
         let blobs = self.dir.join("blobs");
         if let Ok(entries) = std::fs::read_dir(&blobs) {
             let mut any = false;
@@ -124,10 +131,13 @@ impl SledStorage {
         self.db.open_tree(format!("instance/{}", hex::encode(digest.0))).map_err(|e| self.db_error(e))
     }
 
-    fn put_durable(&self, tree: &sled::Tree, key: &[u8], value: Vec<u8>) -> Result<(), StorageError> {
+    /// Writes `value` and returns once it is in the operating system, and
+    /// also on stable storage if `stable` and the node asked for machine
+    /// durability.
+    fn put(&self, tree: &sled::Tree, key: &[u8], value: Vec<u8>, stable: bool) -> Result<(), StorageError> {
         tree.insert(key, value).map_err(|e| self.db_error(e))?;
         tree.flush().map_err(|e| self.db_error(e))?;
-        if self.durability == Durability::Machine {
+        if stable && self.durability == Durability::Machine {
             self.sync_files()?;
         }
         Ok(())
@@ -168,11 +178,23 @@ impl Storage for SledStorage {
     }
 
     fn persist_pacemaker(&self, digest: &ConfigDigest, state: &PacemakerState) -> Result<(), StorageError> {
-        self.put_durable(&self.tree(digest)?, PACEMAKER, wire::encode_pacemaker(state))
+        self.put(&self.tree(digest)?, PACEMAKER, wire::encode_pacemaker(state), true)
     }
 
+    /// A prepare certificate is the lock (reference §10): it goes to stable
+    /// storage before the commit signature it backs is sent, or a power
+    /// loss could let this oracle help commit a different outcome in a later
+    /// epoch. A commit certificate only supersedes the lock of the same
+    /// seq-nr, which is already stable, so it is written to the operating
+    /// system and reaches the disk with the next stable write: a power loss
+    /// can lose it, and then the restarted oracle still holds that lock and
+    /// reports it at the next epoch start, as the protocol requires. What
+    /// such a loss costs is a repeat, not a fork: the outcome may be
+    /// delivered to report attestation again, with the same reports. This
+    /// saves one device flush per round.
     fn persist_certificate(&self, digest: &ConfigDigest, certificate: &Certificate) -> Result<(), StorageError> {
-        self.put_durable(&self.tree(digest)?, CERTIFICATE, wire::encode_certificate(certificate))
+        let stable = !matches!(certificate, Certificate::Commit(_));
+        self.put(&self.tree(digest)?, CERTIFICATE, wire::encode_certificate(certificate), stable)
     }
 }
 
@@ -216,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let digest = ConfigDigest([5; 32]);
         let storage = SledStorage::open(dir.path()).unwrap();
-        storage.put_durable(&storage.tree(&digest).unwrap(), CERTIFICATE, vec![0xff, 1, 2]).unwrap();
+        storage.put(&storage.tree(&digest).unwrap(), CERTIFICATE, vec![0xff, 1, 2], true).unwrap();
         let error = storage.load(&digest).unwrap_err().to_string();
         assert!(error.contains("certificate") && error.contains("unreadable"), "{error}");
     }
