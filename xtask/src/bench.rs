@@ -197,7 +197,5 @@ pub fn bench(node: &Path, root: &Path, paths: &BenchPaths, quick: bool) -> Resul
 
 /// Turns the results file into charts.
 pub fn plot(root: &Path, paths: &BenchPaths) -> Result<()> {
-    crate::run(
-        Command::new("python3").arg(root.join("scripts/bench/plot.py")).arg(&paths.results).arg(&paths.charts),
-    )
+    crate::run(Command::new("python3").arg(root.join("scripts/bench/plot.py")).arg(&paths.results).arg(&paths.charts))
 }

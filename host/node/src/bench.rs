@@ -132,7 +132,8 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0 to 1) of ascending `sorted`, 0 when empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -157,7 +158,7 @@ async fn start_relays(
     let impairment = Impairment::new(delay, Duration::ZERO, 0.0).context("link delay")?;
     let mut relays = Vec::new();
     for address in addresses {
-        let relay = Relay::bind(SocketAddr::from(([127, 0, 0, 1], 0)), RelayConfig::new(*address, impairment.clone()))
+        let relay = Relay::bind(SocketAddr::from(([127, 0, 0, 1], 0)), RelayConfig::new(*address, impairment))
             .await
             .context("starting a link-delay relay")?;
         relays.push(relay.local_addr()?);

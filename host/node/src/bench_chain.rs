@@ -22,7 +22,7 @@ use ocr_core::onchain::OnchainKey;
 use ocr_plugin_sdk::ReportWithInfo;
 use serde::Serialize;
 
-use crate::bench::Latency;
+use crate::bench::{Latency, percentile};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -67,17 +67,13 @@ fn median_report(timestamp: u32, n: u8, seq_nr: u64) -> Result<Vec<u8>> {
     let mut values = Vec::new();
     for i in 0..n {
         observers.0[usize::from(i)] = i;
-        let value = 3_000_00000000i64 + (seq_nr % 1000) as i64 + i64::from(i);
+        // About 3,000 USD with 8 decimals, moving a little from report to report.
+        let value = 300_000_000_000_i64 + (seq_nr % 1000) as i64 + i64::from(i);
         values.push(I192::try_from(value).context("observation out of range")?);
     }
     type Report =
         (sol_data::Uint<32>, sol_data::FixedBytes<32>, sol_data::Array<sol_data::Int<192>>, sol_data::Int<192>);
     Ok(Report::abi_encode_params(&(timestamp, observers, values, I192::try_from(7i64).context("juels")?)))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let index = ((sorted.len().max(1) as f64 - 1.0) * p).round() as usize;
-    sorted.get(index).copied().unwrap_or(0.0)
 }
 
 /// Runs the chain benchmark.

@@ -101,7 +101,8 @@ impl SledStorage {
             .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StorageError::Database { path: path.clone(), source })?;
-        let log = std::fs::File::open(dir.join("db")).map_err(|source| StorageError::Sync { path: path.clone(), source })?;
+        let log =
+            std::fs::File::open(dir.join("db")).map_err(|source| StorageError::Sync { path: path.clone(), source })?;
         Ok(Self { db, log, path, dir: dir.to_path_buf(), durability })
     }
 
