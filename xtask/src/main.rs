@@ -232,8 +232,10 @@ fn test() -> Result<()> {
         "all",
     ]))?;
     netns_test(&meta, &root)?;
-    // The benchmark charts' script, on synthetic results of every kind.
+    // The benchmark scripts: charts from synthetic results of every kind,
+    // and the profile categories from synthetic stacks.
     run(Command::new("python3").arg(root.join("scripts/bench/plot.py")).arg("--self-test"))?;
+    run(Command::new("python3").arg(root.join("scripts/bench/profile-breakdown.py")).arg("--self-test"))?;
     run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The guest glue only exists for wasm: lint it there too.
     let mut wasm_clippy = cargo();
