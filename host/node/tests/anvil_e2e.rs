@@ -59,7 +59,10 @@ async fn transmissions(chain: &RpcChain, contract: Address) -> Vec<ocr_chain::Tr
     chain.transmissions_since(contract, 0).await.unwrap_or_default()
 }
 
-async fn wait_for_transmissions(chain: &RpcChain, contract: Address, count: usize, what: &str) {
+/// Waits for `count` transmissions; on a timeout, fails with the end of
+/// every node's log (the logs live in a temporary directory that is gone
+/// once the test has failed).
+async fn wait_for_transmissions(chain: &RpcChain, contract: Address, count: usize, what: &str, logs: &[PathBuf]) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if transmissions(chain, contract).await.len() >= count {
@@ -67,7 +70,19 @@ async fn wait_for_transmissions(chain: &RpcChain, contract: Address, count: usiz
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    panic!("timed out waiting for {what}: {} transmissions", transmissions(chain, contract).await.len());
+    let tails: Vec<String> = logs
+        .iter()
+        .map(|log| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!("--- {}\n{}", log.display(), lines[lines.len().saturating_sub(25)..].join("\n"))
+        })
+        .collect();
+    panic!(
+        "timed out waiting for {what}: {} transmissions\n{}",
+        transmissions(chain, contract).await.len(),
+        tails.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +171,8 @@ async fn four_nodes_feed_an_aggregator_on_anvil() {
             .unwrap();
         processes.0.push(child);
     }
-    wait_for_transmissions(&chain, contract, 10, "ten reports on chain").await;
+    let logs: Vec<PathBuf> = configs.iter().map(|c| c.with_file_name("log")).collect();
+    wait_for_transmissions(&chain, contract, 10, "ten reports on chain", &logs).await;
 
     // The answer follows the honest market, whatever node 3 claims: within
     // 0.5% of the market at the report's observation time (per-node noise
@@ -176,5 +192,5 @@ async fn four_nodes_feed_an_aggregator_on_anvil() {
     processes.0[2].kill().unwrap();
     processes.0[2].wait().unwrap();
     let before = all.len();
-    wait_for_transmissions(&chain, contract, before + 5, "five more reports with a node down").await;
+    wait_for_transmissions(&chain, contract, before + 5, "five more reports with a node down", &logs).await;
 }
