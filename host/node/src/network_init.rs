@@ -72,13 +72,28 @@ fn market(liar: bool) -> String {
 }
 
 /// A UDP port free right now on loopback (the OS picks it).
-fn free_udp_port() -> Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+fn free_udp_port(held: &mut Ports) -> Result<u16> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let port = socket.local_addr()?.port();
+    held.udp.push(socket);
+    Ok(port)
 }
 
 /// A TCP port free right now on loopback.
-fn free_tcp_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+fn free_tcp_port(held: &mut Ports) -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    held.tcp.push(listener);
+    Ok(port)
+}
+
+/// The ports picked so far, held open until every node has its own: a port
+/// released at once can be handed out again by the next pick, and 31 nodes
+/// need 93 distinct ones.
+#[derive(Default)]
+struct Ports {
+    udp: Vec<std::net::UdpSocket>,
+    tcp: Vec<std::net::TcpListener>,
 }
 
 /// The default median plugin config: observe `eth-usd`, report on a 0.2%
@@ -104,6 +119,7 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
     let mut addresses = Vec::new();
     let mut metrics = Vec::new();
     let mut admin = Vec::new();
+    let mut held = Ports::default();
     for i in 0..n {
         let dir = options.out.join(format!("node-{i}"));
         let password = hex::encode(rand::random::<[u8; 16]>());
@@ -118,7 +134,7 @@ pub fn init(options: &InitOptions) -> Result<Layout> {
         keys.save_with(&dir.join("keys"), &password, &SaveOptions { overwrite: false, kdf: KdfCost::Light })?;
         public_keys.push(keys.public());
         let (quic, http, admin_port) = if options.base_port == 0 {
-            (free_udp_port()?, free_tcp_port()?, free_tcp_port()?)
+            (free_udp_port(&mut held)?, free_tcp_port(&mut held)?, free_tcp_port(&mut held)?)
         } else {
             let i = u16::from(i);
             (options.base_port + i, options.base_port + 100 + i, options.base_port + 200 + i)
