@@ -80,11 +80,13 @@ fn tool_exists(name: &str) -> bool {
 fn profile(node: &Path, root: &Path, results: &Path, nodes: u8, seconds: u64) -> Result<()> {
     let dir = tempfile_dir("ocr-bench-perf")?;
     let data = dir.join("perf.data");
-    // Sampling starts after 4 s: key decryption and plugin compilation at
-    // startup are not the steady state.
+    // Sampling starts once the nodes run: key decryption and plugin
+    // compilation at startup (about 0.4 s a node here) are not the steady
+    // state.
     let frequency = if nodes > 10 { "99" } else { "499" };
+    let delay_ms = (4000 + 400 * u32::from(nodes)).to_string();
     let out = Command::new("perf")
-        .args(["record", "-q", "-F", frequency, "--call-graph", "dwarf,32768", "-D", "4000", "-o"])
+        .args(["record", "-q", "-F", frequency, "--call-graph", "dwarf,32768", "-D", &delay_ms, "-o"])
         .arg(&data)
         .arg(node)
         .args(["bench", "--nodes", &nodes.to_string(), "--duration", &seconds.to_string()])
@@ -175,7 +177,7 @@ pub fn bench(node: &Path, root: &Path, paths: &BenchPaths, quick: bool) -> Resul
     if tool_exists("perf") {
         profile(node, root, results, 4, if quick { 6 } else { 10 })?;
         if !quick {
-            profile(node, root, results, 31, 10)?;
+            profile(node, root, results, 31, 20)?;
         }
     } else {
         eprintln!("xtask: perf is not installed; the CPU profile is skipped");
