@@ -50,9 +50,9 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     if den == 0.0 { 0.0 } else { num / den }
 }
 
-fn json_list(values: &[f64]) -> String {
-    let items: Vec<String> = values.iter().map(|v| format!("{v:.2}")).collect();
-    format!("[{}]", items.join(","))
+/// MiB to two decimals, for the JSON line and the progress lines.
+fn rounded(values: &[f64]) -> Vec<f64> {
+    values.iter().map(|v| (v * 100.0).round() / 100.0).collect()
 }
 
 /// Runs the soak with the built `ocr-node` at `binary`; returns its JSON
@@ -90,7 +90,7 @@ pub fn soak(binary: &Path, options: &SoakOptions) -> Result<String> {
         let seconds = started.elapsed().as_secs_f64();
         let seq_nr = nodes[0].metric("ocr_committed_seq_nr");
         first_seq_nr.get_or_insert(seq_nr);
-        eprintln!("soak: {seconds:>6.0} s  committed seq-nr {seq_nr:>8.0}  RSS MiB {}", json_list(&rss_mb));
+        eprintln!("soak: {seconds:>6.0} s  committed seq-nr {seq_nr:>8.0}  RSS MiB {:?}", rounded(&rss_mb));
         samples.push(Sample { seconds, rss_mb });
     }
     let peaks: Vec<f64> = nodes.iter().map(|n| n.rss_mb().map_or(0.0, |(_, peak)| peak)).collect();
@@ -110,18 +110,21 @@ pub fn soak(binary: &Path, options: &SoakOptions) -> Result<String> {
             points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| (lo.min(*y), hi.max(*y)));
         spreads.push(if points.is_empty() { 0.0 } else { hi - lo });
     }
-    let series: Vec<String> = samples.iter().map(|s| format!("[{:.0},{}]", s.seconds, json_list(&s.rss_mb))).collect();
-    Ok(format!(
-        "{{\"bench\":\"soak\",\"nodes\":{},\"minutes\":{},\"warm_up_minutes\":{},\"delta_round_ms\":{},\"outcomes\":{outcomes:.0},\"peak_rss_mb\":{},\"rss_slope_mb_per_hour_after_warm_up\":{},\"rss_spread_mb_after_warm_up\":{},\"samples\":[{}]}}",
-        options.nodes,
-        options.minutes,
-        options.warm_up_minutes,
-        options.delta_round_ms,
-        json_list(&peaks),
-        json_list(&slopes),
-        json_list(&spreads),
-        series.join(",")
-    ))
+    let series: Vec<serde_json::Value> =
+        samples.iter().map(|s| serde_json::json!([s.seconds.round(), rounded(&s.rss_mb)])).collect();
+    let line = serde_json::json!({
+        "bench": "soak",
+        "nodes": options.nodes,
+        "minutes": options.minutes,
+        "warm_up_minutes": options.warm_up_minutes,
+        "delta_round_ms": options.delta_round_ms,
+        "outcomes": outcomes.round(),
+        "peak_rss_mb": rounded(&peaks),
+        "rss_slope_mb_per_hour_after_warm_up": rounded(&slopes),
+        "rss_spread_mb_after_warm_up": rounded(&spreads),
+        "samples": series,
+    });
+    Ok(line.to_string())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! commit), so 5·D is the protocol's lower bound on the round interval, and
 //! the result line gives the measured interval against it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -261,7 +261,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
     let cpu_start = cpu_seconds().context("reading /proc/self/stat")?;
     let started = Instant::now();
     let mut committed = BTreeSet::new();
-    let mut committing = BTreeMap::<usize, u64>::new();
+    let mut committing = BTreeSet::new();
     let mut latencies = Vec::new();
     let mut attested = 0u64;
     let deadline = tokio::time::Instant::now() + options.duration;
@@ -274,7 +274,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         match event {
             DriverEvent::Committed { seq_nr, latency, .. } => {
                 committed.insert(seq_nr);
-                *committing.entry(i).or_default() += 1;
+                committing.insert(i);
                 if let Some(latency) = latency {
                     latencies.push(latency.as_secs_f64() * 1000.0);
                 }
