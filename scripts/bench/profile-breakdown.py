@@ -21,7 +21,7 @@ from collections import Counter
 
 CATEGORIES = [
     ("signatures (Ed25519)", r"curve25519|ed25519|ocr_core::signing"),
-    ("signatures (secp256k1 reports)", r"k256|ecdsa|ocr_core::onchain|primeorder"),
+    ("signatures (secp256k1 reports)", r"k256|ecdsa|secp256k1|ocr_core::onchain|primeorder"),
     ("plugin calls (wasmtime)", r"wasmtime|cranelift|ocr_plugin_host|plugin_worker|plugin_call|wasm\["),
     ("storage (sled, fsync)", r"sled::|ocr_node::storage|fdatasync|sync_file_range|ext4_"),
     ("encoding (wire codec)", r"ocr_core::wire|ocr_core::payload|sha2::"),

@@ -74,10 +74,15 @@ impl Verifier<'_> {
             return false;
         }
         let mut seen = [false; 256];
-        signatures.iter().all(|(signer, signature)| {
-            let fresh = !std::mem::replace(&mut seen[usize::from(*signer)], true);
-            fresh && self.keys.get(usize::from(*signer)).is_some_and(|k| signing::verify(k, payload, signature))
-        })
+        let mut items = Vec::with_capacity(signatures.len());
+        for (signer, signature) in signatures {
+            let Some(key) = self.keys.get(usize::from(*signer)) else { return false };
+            if std::mem::replace(&mut seen[usize::from(*signer)], true) {
+                return false;
+            }
+            items.push((key, payload, signature));
+        }
+        signing::verify_all(&items)
     }
 }
 

@@ -23,14 +23,16 @@ pub fn invalid_signatures() -> u64 {
 }
 
 thread_local! {
-    static PERFORMED: Cell<Verifications> = const { Cell::new(Verifications { offchain: 0, onchain: 0 }) };
+    static PERFORMED: Cell<Verifications> = const { Cell::new(Verifications { offchain: 0, offchain_batched: 0, onchain: 0 }) };
 }
 
 /// Signature verifications performed on one thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verifications {
-    /// Ed25519 (consensus) verifications.
+    /// Ed25519 (consensus) signatures verified, alone or in batches.
     pub offchain: u64,
+    /// How many of those were checked in batches of two or more.
+    pub offchain_batched: u64,
     /// secp256k1 recoveries of report signatures.
     pub onchain: u64,
 }
@@ -40,6 +42,16 @@ pub(crate) fn record_offchain() {
     PERFORMED.with(|p| {
         let mut v = p.get();
         v.offchain += 1;
+        p.set(v);
+    });
+}
+
+/// Counts a batch of `signatures` Ed25519 signatures checked together.
+pub(crate) fn record_offchain_batch(signatures: usize) {
+    PERFORMED.with(|p| {
+        let mut v = p.get();
+        v.offchain += signatures as u64;
+        v.offchain_batched += signatures as u64;
         p.set(v);
     });
 }

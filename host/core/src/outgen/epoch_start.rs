@@ -77,25 +77,22 @@ impl OutcomeGeneration {
         let ogid = self.ogid();
         let mut seen = [false; 256];
         let mut highest = None;
+        let mut payloads = Vec::with_capacity(proof.len() + 1);
         for (signer, signed) in proof {
             if std::mem::replace(&mut seen[usize::from(*signer)], true) {
                 return false;
             }
             let Some(key) = self.key_of(*signer) else { return false };
-            if !crate::signing::verify(
-                key,
-                &payload::highest_certified_timestamp(&ogid, &signed.timestamp),
-                &signed.signature,
-            ) {
-                return false;
-            }
+            payloads.push((key, payload::highest_certified_timestamp(&ogid, &signed.timestamp), &signed.signature));
             highest = highest.max(Some(signed.timestamp));
         }
         let entries: Vec<(CertifiedTimestamp, u8)> = proof.iter().map(|(s, t)| (t.timestamp, *s)).collect();
-        let leader_signed = self.key_of(self.leader).is_some_and(|k| {
-            crate::signing::verify(k, &payload::epoch_start(&ogid, &certificate.digest(), &entries), signature)
-        });
-        leader_signed && highest == Some(certificate.timestamp()) && certificate.verify(&self.verifier())
+        let Some(leader_key) = self.key_of(self.leader) else { return false };
+        payloads.push((leader_key, payload::epoch_start(&ogid, &certificate.digest(), &entries), signature));
+        let items: Vec<crate::signing::SignedPayload<'_>> = payloads.iter().map(|(k, p, s)| (*k, &p[..], *s)).collect();
+        highest == Some(certificate.timestamp())
+            && crate::signing::verify_all(&items)
+            && certificate.verify(&self.verifier())
     }
 
     pub(super) fn on_epoch_start(

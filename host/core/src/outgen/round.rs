@@ -116,25 +116,30 @@ impl OutcomeGeneration {
         let ogid = self.ogid();
         let me = self.cfg.me;
         let mut seen = [false; 256];
-        let mut observations = Vec::with_capacity(proposal.len());
-        for aso in proposal {
-            let duplicate = std::mem::replace(&mut seen[usize::from(aso.observer)], true);
-            let own = aso.observer == me
-                && self.follower.own_observation.as_ref().is_some_and(|o| o.is(seq_nr, &query, &aso.signed));
-            let signed_ok = own
-                || self.key_of(aso.observer).is_some_and(|k| {
-                    crate::signing::verify(
-                        k,
-                        &payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation),
-                        &aso.signed.signature,
-                    )
-                });
-            if duplicate || !signed_ok {
-                // A faulty leader's proposal: drop it silently.
+        let mut payloads = Vec::with_capacity(proposal.len());
+        for aso in &proposal {
+            // A faulty leader's proposal (a repeated observer, an unknown
+            // one, a bad signature): drop it silently.
+            if std::mem::replace(&mut seen[usize::from(aso.observer)], true) {
                 return Vec::new();
             }
-            observations.push(AttributedObservation { observation: aso.signed.observation, observer: aso.observer });
+            let own = aso.observer == me
+                && self.follower.own_observation.as_ref().is_some_and(|o| o.is(seq_nr, &query, &aso.signed));
+            if own {
+                continue;
+            }
+            let Some(key) = self.key_of(aso.observer) else { return Vec::new() };
+            let signed = payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation);
+            payloads.push((key, signed, &aso.signed.signature));
         }
+        let items: Vec<crate::signing::SignedPayload<'_>> = payloads.iter().map(|(k, p, s)| (*k, &p[..], *s)).collect();
+        if !crate::signing::verify_all(&items) {
+            return Vec::new();
+        }
+        let observations: Vec<AttributedObservation> = proposal
+            .into_iter()
+            .map(|aso| AttributedObservation { observation: aso.signed.observation, observer: aso.observer })
+            .collect();
         let inputs_digest = payload::outcome_inputs_digest(&ogid, &ctx.previous_outcome, seq_nr, &query, &observations);
         self.follower.pending_inputs_digest = Some(inputs_digest);
         self.follower.phase = FollowerPhase::BackgroundProposalOutcome;
@@ -194,15 +199,35 @@ impl OutcomeGeneration {
         if pool.values().filter(|(_, verdict)| *verdict != Some(false)).count() < quorum {
             return None;
         }
-        let mut valid = pool.values().filter(|(_, verdict)| *verdict == Some(true)).count();
-        for (signer, (signature, verdict)) in pool.iter_mut() {
-            if valid >= quorum {
+        // Check just enough unverified entries to complete a quorum, as one
+        // batch; when the batch fails (a faulty sender's signature is in
+        // it), learn each entry's verdict and try again with the rest.
+        loop {
+            let valid = pool.values().filter(|(_, verdict)| *verdict == Some(true)).count();
+            let missing = quorum.saturating_sub(valid);
+            let unverified: Vec<u8> =
+                pool.iter().filter(|(_, (_, v))| v.is_none()).map(|(s, _)| *s).take(missing).collect();
+            if missing == 0 || unverified.len() < missing {
                 break;
             }
-            if verdict.is_none() {
-                let ok = keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, signature));
-                *verdict = Some(ok);
-                valid += usize::from(ok);
+            let items: Vec<crate::signing::SignedPayload<'_>> = unverified
+                .iter()
+                .filter_map(|s| Some((keys.get(usize::from(*s))?, payload, &pool.get(s)?.0)))
+                .collect();
+            if items.len() == unverified.len() && crate::signing::verify_all(&items) {
+                for signer in &unverified {
+                    if let Some((_, verdict)) = pool.get_mut(signer) {
+                        *verdict = Some(true);
+                    }
+                }
+                continue;
+            }
+            for signer in &unverified {
+                if let Some((signature, verdict)) = pool.get_mut(signer) {
+                    let ok =
+                        keys.get(usize::from(*signer)).is_some_and(|k| crate::signing::verify(k, payload, signature));
+                    *verdict = Some(ok);
+                }
             }
         }
         let valid: Vec<(u8, Signature)> =
