@@ -190,7 +190,12 @@ fn log_signed(message: &Message) {
 async fn sleep_until(timer: Option<(Timer, tokio::time::Instant)>) -> (Timer, tokio::time::Instant) {
     match timer {
         Some((timer, at)) => {
-            tokio::time::sleep_until(at).await;
+            // tokio's timer wheel ticks in milliseconds and rounds deadlines
+            // up: a timer already due (DeltaGrace and DeltaRound may be zero)
+            // would otherwise wait for the next tick, up to 1 ms per round.
+            if at > tokio::time::Instant::now() {
+                tokio::time::sleep_until(at).await;
+            }
             (timer, at)
         }
         None => std::future::pending().await,
@@ -331,5 +336,26 @@ impl<S: Storage, T: Transport> Running<S, T> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future as _;
+
+    use super::*;
+
+    /// A timer already due fires at its first poll, not at the timer
+    /// wheel's next millisecond tick: with DeltaGrace zero that wait was a
+    /// quarter of every round.
+    #[tokio::test]
+    async fn a_due_timer_fires_without_waiting_for_a_tick() {
+        let due = tokio::time::Instant::now();
+        let mut timer = std::pin::pin!(sleep_until(Some((Timer::Progress, due))));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(timer.as_mut().poll(&mut context).is_ready());
+        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut pending = std::pin::pin!(sleep_until(Some((Timer::Progress, later))));
+        assert!(pending.as_mut().poll(&mut context).is_pending());
     }
 }
