@@ -7,6 +7,7 @@ pub mod admin;
 pub mod admin_client;
 pub mod bench;
 pub mod bench_chain;
+pub mod certificate_file;
 pub mod chain_setup;
 pub mod config;
 pub mod config_source;

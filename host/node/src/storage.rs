@@ -1,12 +1,16 @@
-//! The node's durable state in sled: per protocol instance (one tree per
-//! config digest) the pacemaker state and the highest certificate, and the
-//! last network config the node ran, so that a restarted node resumes at
-//! once. Every write is in the operating system before it returns, because
-//! the core sends the messages that depend on it right after; the writes the
-//! protocol's safety rests on are also on stable storage (see
-//! [`SledStorage::persist_certificate`]).
+//! The node's durable state: per protocol instance the pacemaker state (in
+//! sled, one tree per config digest) and the highest certificate (in two
+//! files of its own, [`crate::certificate_file`], because it is written every
+//! round), and in sled the last network config the node ran, so that a
+//! restarted node resumes at once. Every write is in the operating system
+//! before it returns, because the core sends the messages that depend on it
+//! right after; the writes the protocol's safety rests on are also on stable
+//! storage (see [`SledStorage::persist_certificate`]).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use ocr_core::certificate::Certificate;
 use ocr_core::oracle::Persisted;
@@ -15,11 +19,18 @@ use ocr_core::storage::Storage;
 use ocr_core::wire;
 use ocr_plugin_sdk::ConfigDigest;
 
+use crate::certificate_file::{CertificateFiles, Loaded, Record};
+
 const PACEMAKER: &[u8] = b"pacemaker";
 const CERTIFICATE: &[u8] = b"certificate";
 const LAST_CONFIG: &[u8] = b"last-config";
 /// sled's page cache bound.
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Where the certificate files are, inside the storage directory.
+const CERTIFICATES_DIR: &str = "certificates";
+/// Instances whose certificate files stay open; a node runs one at a time
+/// (two around a config switch), so more only happens over many switches.
+const OPEN_INSTANCES: usize = 4;
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +48,15 @@ pub enum StorageError {
     #[error("syncing the database at {path}: {source}")]
     Sync {
         /// The database directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A certificate file could not be read or written.
+    #[error("certificate file in {path}: {source}")]
+    CertificateFile {
+        /// The directory of the certificate files.
         path: String,
         /// The I/O error.
         #[source]
@@ -62,10 +82,10 @@ pub enum Durability {
     /// On stable storage: survives a crash of the machine (power loss,
     /// kernel panic). sled's own flush on Linux is `sync_file_range`, which
     /// neither flushes the device's write cache nor metadata, so the node
-    /// adds an `fdatasync` of sled's files. Costs one device flush per
-    /// pacemaker write and per prepare certificate, so one per round (see
-    /// [`SledStorage::persist_certificate`] for why commit certificates need
-    /// none).
+    /// adds an `fdatasync` of sled's files after a pacemaker write, and of
+    /// the certificate file after a prepare certificate: one device flush
+    /// per round (see [`SledStorage::persist_certificate`] for why commit
+    /// certificates need none).
     #[default]
     Machine,
     /// In the operating system: survives a crash or SIGKILL of the node
@@ -74,7 +94,7 @@ pub enum Durability {
     Process,
 }
 
-/// sled-backed [`Storage`].
+/// [`Storage`] in sled and, for certificates, files of their own.
 pub struct SledStorage {
     db: sled::Db,
     /// sled's log file, kept open for `fdatasync`.
@@ -82,6 +102,7 @@ pub struct SledStorage {
     path: String,
     dir: std::path::PathBuf,
     durability: Durability,
+    certificates: Mutex<HashMap<ConfigDigest, CertificateFiles>>,
 }
 
 impl SledStorage {
@@ -103,7 +124,7 @@ impl SledStorage {
             .map_err(|source| StorageError::Database { path: path.clone(), source })?;
         let log =
             std::fs::File::open(dir.join("db")).map_err(|source| StorageError::Sync { path: path.clone(), source })?;
-        Ok(Self { db, log, path, dir: dir.to_path_buf(), durability })
+        Ok(Self { db, log, path, dir: dir.to_path_buf(), durability, certificates: Mutex::new(HashMap::new()) })
     }
 
     /// Forces sled's files (the log and any blobs) to stable storage.
@@ -126,6 +147,28 @@ impl SledStorage {
 
     fn db_error(&self, source: sled::Error) -> StorageError {
         StorageError::Database { path: self.path.clone(), source }
+    }
+
+    /// Runs `f` on the instance's certificate files, opening them (and
+    /// reading what they hold) if they are not open yet.
+    fn with_certificate_files<R>(
+        &self,
+        digest: &ConfigDigest,
+        f: impl FnOnce(&mut CertificateFiles, Option<Loaded>) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let mut open = self.certificates.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.len() >= OPEN_INSTANCES && !open.contains_key(digest) {
+            open.clear();
+        }
+        match open.entry(*digest) {
+            Entry::Occupied(entry) => f(entry.into_mut(), None),
+            Entry::Vacant(entry) => {
+                let dir = self.dir.join(CERTIFICATES_DIR);
+                let (files, found) = CertificateFiles::open(&dir, &format!("instance-{}", hex::encode(digest.0)))
+                    .map_err(|source| StorageError::CertificateFile { path: dir.display().to_string(), source })?;
+                f(entry.insert(files), Some(found))
+            }
+        }
     }
 
     fn tree(&self, digest: &ConfigDigest) -> Result<sled::Tree, StorageError> {
@@ -171,7 +214,23 @@ impl Storage for SledStorage {
             Some(bytes) => Some(wire::decode_pacemaker(&bytes).map_err(|e| corrupt("pacemaker state", e))?),
             None => None,
         };
-        let certificate = match tree.get(CERTIFICATE).map_err(|e| self.db_error(e))? {
+        // The files are opened afresh so that what they hold is read; a
+        // database written before the certificate had files of its own
+        // keeps it in sled, where the first new write supersedes it.
+        self.certificates.lock().unwrap_or_else(PoisonError::into_inner).remove(digest);
+        let in_files = self.with_certificate_files(digest, |_, loaded| Ok(loaded))?;
+        let bytes = match in_files {
+            Some(Loaded::Record(bytes)) => Some(bytes),
+            Some(Loaded::Damaged) => {
+                return Err(StorageError::Corrupt {
+                    what: "certificate",
+                    digest: hex::encode(digest.0),
+                    reason: "both certificate files are damaged".to_owned(),
+                });
+            }
+            Some(Loaded::Empty) | None => tree.get(CERTIFICATE).map_err(|e| self.db_error(e))?.map(|v| v.to_vec()),
+        };
+        let certificate = match bytes {
             Some(bytes) => Some(wire::decode_certificate(&bytes).map_err(|e| corrupt("certificate", e))?),
             None => None,
         };
@@ -187,15 +246,24 @@ impl Storage for SledStorage {
     /// loss could let this oracle help commit a different outcome in a later
     /// epoch. A commit certificate only supersedes the lock of the same
     /// seq-nr, which is already stable, so it is written to the operating
-    /// system and reaches the disk with the next stable write: a power loss
-    /// can lose it, and then the restarted oracle still holds that lock and
-    /// reports it at the next epoch start, as the protocol requires. What
-    /// such a loss costs is a repeat, not a fork: the outcome may be
-    /// delivered to report attestation again, with the same reports. This
-    /// saves one device flush per round.
+    /// system only, into the certificate file that does not hold the lock:
+    /// a power loss can lose it (or tear it), and then the restarted oracle
+    /// still holds that lock and reports it at the next epoch start, as the
+    /// protocol requires. What such a loss costs is a repeat, not a fork:
+    /// the outcome may be delivered to report attestation again, with the
+    /// same reports. This saves one device flush per round.
     fn persist_certificate(&self, digest: &ConfigDigest, certificate: &Certificate) -> Result<(), StorageError> {
-        let stable = !matches!(certificate, Certificate::Commit(_));
-        self.put(&self.tree(digest)?, CERTIFICATE, wire::encode_certificate(certificate), stable)
+        let record = match certificate {
+            Certificate::Commit(_) => Record::Volatile,
+            Certificate::Prepare(_) => Record::Lock { sync: self.durability == Durability::Machine },
+        };
+        let bytes = wire::encode_certificate(certificate);
+        self.with_certificate_files(digest, |files, _| {
+            files.write(&bytes, record).map_err(|source| StorageError::CertificateFile {
+                path: self.dir.join(CERTIFICATES_DIR).display().to_string(),
+                source,
+            })
+        })
     }
 }
 
@@ -203,7 +271,7 @@ impl Storage for SledStorage {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use ocr_core::certificate::CertifiedCommit;
+    use ocr_core::certificate::{CertifiedCommit, CertifiedPrepare};
 
     use super::*;
 
@@ -232,6 +300,72 @@ mod tests {
         assert_eq!(loaded.certificate, Some(certificate));
         assert_eq!(storage.load(&other).unwrap(), Persisted::default(), "instances are separate");
         assert_eq!(storage.last_config().unwrap().as_deref(), Some(&b"config"[..]));
+    }
+
+    #[test]
+    fn a_certificate_kept_in_sled_by_an_older_version_is_read_until_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = ConfigDigest([6; 32]);
+        let old = Certificate::Commit(CertifiedCommit {
+            epoch: 2,
+            seq_nr: 10,
+            outcome: b"old".to_vec(),
+            signatures: vec![(0, [1; 64]), (1, [2; 64]), (2, [3; 64])],
+        });
+        let new = Certificate::Commit(CertifiedCommit { seq_nr: 11, outcome: b"new".to_vec(), ..commit_of(&old) });
+        {
+            let storage = SledStorage::open(dir.path()).unwrap();
+            let tree = storage.tree(&digest).unwrap();
+            storage.put(&tree, CERTIFICATE, wire::encode_certificate(&old), true).unwrap();
+        }
+        let storage = SledStorage::open(dir.path()).unwrap();
+        assert_eq!(storage.load(&digest).unwrap().certificate, Some(old));
+        storage.persist_certificate(&digest, &new).unwrap();
+        drop(storage);
+        let storage = SledStorage::open(dir.path()).unwrap();
+        assert_eq!(storage.load(&digest).unwrap().certificate, Some(new));
+    }
+
+    fn commit_of(certificate: &Certificate) -> CertifiedCommit {
+        match certificate {
+            Certificate::Commit(commit) => commit.clone(),
+            Certificate::Prepare(_) => unreachable!("a commit certificate"),
+        }
+    }
+
+    #[test]
+    fn damaged_certificate_files_are_an_error_naming_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = ConfigDigest([7; 32]);
+        let certificate = Certificate::Commit(CertifiedCommit {
+            epoch: 1,
+            seq_nr: 1,
+            outcome: b"o".to_vec(),
+            signatures: vec![(0, [1; 64]), (1, [2; 64]), (2, [3; 64])],
+        });
+        let lock = Certificate::Prepare(CertifiedPrepare {
+            epoch: 1,
+            seq_nr: 1,
+            inputs_digest: [4; 32],
+            outcome: b"o".to_vec(),
+            signatures: vec![(0, [1; 64]), (1, [2; 64]), (2, [3; 64])],
+        });
+        {
+            // The lock goes to one file and the commit to the other.
+            let storage = SledStorage::open(dir.path()).unwrap();
+            storage.persist_certificate(&digest, &lock).unwrap();
+            storage.persist_certificate(&digest, &certificate).unwrap();
+            assert_eq!(storage.load(&digest).unwrap().certificate, Some(certificate));
+        }
+        for entry in std::fs::read_dir(dir.path().join(CERTIFICATES_DIR)).unwrap() {
+            let path = entry.unwrap().path();
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[30] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+        }
+        let storage = SledStorage::open(dir.path()).unwrap();
+        let error = storage.load(&digest).unwrap_err().to_string();
+        assert!(error.contains("certificate") && error.contains("damaged"), "{error}");
     }
 
     #[test]
