@@ -101,7 +101,8 @@ pub struct BenchReport {
     pub commit_latency_ms: Latency,
     /// Nodes that committed during the window.
     pub nodes_committing: usize,
-    /// Reports attested at node 0 during the window.
+    /// Distinct reports attested during the window, at any node (node 0
+    /// alone could be the late node sitting out the first epoch).
     pub attested_reports: u64,
     /// CPU time of the whole process during the window.
     pub cpu_seconds: f64,
@@ -263,7 +264,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
     let mut committed = BTreeSet::new();
     let mut committing = BTreeSet::new();
     let mut latencies = Vec::new();
-    let mut attested = 0u64;
+    let mut attested = BTreeSet::new();
     let deadline = tokio::time::Instant::now() + options.duration;
     loop {
         let event = tokio::select! {
@@ -279,7 +280,9 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
                     latencies.push(latency.as_secs_f64() * 1000.0);
                 }
             }
-            DriverEvent::Attested(_) if i == 0 => attested += 1,
+            DriverEvent::Attested(report) => {
+                attested.insert((report.seq_nr, report.index));
+            }
             _ => {}
         }
     }
@@ -311,7 +314,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         round_interval_over_lower_bound: (lower_bound_ms > 0.0).then(|| round_interval_ms / lower_bound_ms),
         commit_latency_ms: Latency { p50: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99) },
         nodes_committing: committing.len(),
-        attested_reports: attested,
+        attested_reports: attested.len() as u64,
         cpu_seconds: cpu,
         cpu_ms_per_node_round: if outcomes == 0 { 0.0 } else { cpu * 1000.0 / outcomes as f64 / n as f64 },
         peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
