@@ -55,8 +55,11 @@ pub struct InvalidKey;
 impl OnchainKey {
     /// The key with these 32 bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, InvalidKey> {
-        let key = SecretKey::from_byte_array(*bytes).map_err(|_| InvalidKey)?;
-        Ok(Self { key, address: address_of(&key.public_key(SECP256K1)) })
+        let mut key = SecretKey::from_byte_array(*bytes).map_err(|_| InvalidKey)?;
+        let this = Self { key, address: address_of(&key.public_key(SECP256K1)) };
+        // The key type is Copy: erase the local copy too.
+        key.non_secure_erase();
+        Ok(this)
     }
 
     /// Its Ethereum address.
@@ -81,8 +84,8 @@ impl OnchainKey {
 }
 
 impl Drop for OnchainKey {
-    /// The secret leaves no copy in freed memory (as k256's keys, which the
-    /// node's key store holds, zeroize themselves).
+    /// Erases the key this value holds, as k256's keys (which the node's
+    /// key store holds) zeroize themselves; the caller's bytes are its own.
     fn drop(&mut self) {
         self.key.non_secure_erase();
     }
@@ -189,6 +192,44 @@ mod tests {
             bad[64] = v;
             assert!(!verify(&key.address(), &digest(), 1, b"r", &bad));
         }
+    }
+
+    #[test]
+    fn edge_values_of_r_and_s_get_alloys_verdict() {
+        let order = HALF_ORDER * U256::from(2) + U256::from(1);
+        let field = alloy_primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F_U256);
+        let key = OnchainKey::from_bytes(&[5; 32]).unwrap();
+        let honest = key.sign(&digest(), 3, b"r");
+        let hash = report_hash(&digest(), 3, b"r");
+        let honest_r = U256::from_be_slice(&honest[..32]);
+        let honest_s = U256::from_be_slice(&honest[32..64]);
+        let rs = [
+            U256::ZERO,
+            U256::from(1),
+            honest_r,
+            order - U256::from(1),
+            order,
+            field - U256::from(1),
+            field,
+            U256::MAX,
+        ];
+        let ss = [U256::ZERO, U256::from(1), honest_s, HALF_ORDER, HALF_ORDER + U256::from(1), order, U256::MAX];
+        for r in rs {
+            for s in ss {
+                for v in [0u8, 1] {
+                    let mut signature = [0u8; SIGNATURE_LENGTH];
+                    signature[..32].copy_from_slice(&r.to_be_bytes::<32>());
+                    signature[32..64].copy_from_slice(&s.to_be_bytes::<32>());
+                    signature[64] = v;
+                    let ours = recover(&hash, &signature);
+                    assert_eq!(ours, reference(&hash, &signature), "r = {r:#x}, s = {s:#x}, v = {v}");
+                    if r.is_zero() || s.is_zero() || r >= order || s > HALF_ORDER {
+                        assert_eq!(ours, None, "r = {r:#x}, s = {s:#x}, v = {v}");
+                    }
+                }
+            }
+        }
+        assert_eq!(recover(&hash, &honest), Some(key.address()));
     }
 
     proptest! {

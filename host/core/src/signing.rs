@@ -13,9 +13,12 @@
 //! must be one every oracle accepts. Batching a quorum's signatures halves
 //! their cost, the largest part of an oracle's CPU in big clusters.
 //!
-//! A batch's random coefficients come from a hash of everything in it, so
-//! verification stays a pure function (the core has no RNG) while a signer
-//! still cannot predict the coefficients its signatures will be weighed by.
+//! A batch's random coefficients come from a hash of everything in it (the
+//! core has no RNG of its own), so a signer cannot predict the coefficients
+//! its signatures will be weighed by without changing the batch. Every
+//! oracle must run these rules: a node still on strict verification would
+//! refuse some signatures these accept (a small-order component added to R
+//! by a faulty signer) and judge such a certificate differently.
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use ed25519_zebra::{VerificationKey, VerificationKeyBytes};
@@ -125,7 +128,13 @@ pub fn verify_all(items: &[SignedPayload<'_>]) -> bool {
         batch.queue((VerificationKeyBytes::from(**key), ed25519_zebra::Signature::from(**signature), &message[..]));
     }
     let coefficients = rand_chacha::ChaCha20Rng::from_seed(transcript.finalize().into());
-    batch.verify(coefficients).is_ok()
+    let valid = batch.verify(coefficients).is_ok();
+    if !valid {
+        // One at least is invalid; a caller that checks them one by one
+        // counts each.
+        crate::verification_stats::record_invalid();
+    }
+    valid
 }
 
 #[cfg(test)]
@@ -176,5 +185,62 @@ mod tests {
         let mut wrong_key = items(&sigs);
         wrong_key[3].0 = [0x02; 32];
         assert!(!check(&wrong_key), "an undecodable key fails the batch");
+    }
+
+    /// A faulty signer's signature whose R has a small-order component
+    /// (R' = rB + T): strict verification refuses it and dalek's
+    /// cofactorless batch accepts it for some coefficients only. Under
+    /// ZIP-215 it is valid, alone and in any batch, so every oracle judges
+    /// a certificate holding it alike.
+    #[test]
+    fn a_small_order_component_in_r_is_judged_alike_alone_and_in_batches() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::Sha512;
+
+        let seed = [9u8; 32];
+        let key = OffchainKey::from_seed(seed);
+        let public = key.public_key();
+        let message = signed_bytes(b"payload");
+        let expanded = Sha512::digest(seed);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&expanded[..32]);
+        secret[0] &= 248;
+        secret[31] &= 127;
+        secret[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(secret);
+        let wide = |parts: &[&[u8]]| {
+            let mut hash = Sha512::new();
+            for part in parts {
+                hash.update(part);
+            }
+            Scalar::from_bytes_mod_order_wide(&hash.finalize().into())
+        };
+        let r = wide(&[&expanded[32..], &message]);
+        for torsion in &EIGHT_TORSION[1..] {
+            let big_r = (ED25519_BASEPOINT_POINT * r + torsion).compress();
+            let k = wide(&[big_r.as_bytes(), &public, &message]);
+            let s = r + k * a;
+            let mut crafted = [0u8; 64];
+            crafted[..32].copy_from_slice(big_r.as_bytes());
+            crafted[32..].copy_from_slice(s.as_bytes());
+            let strict = ed25519_dalek::VerifyingKey::from_bytes(&public)
+                .unwrap()
+                .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&crafted));
+            assert!(strict.is_err(), "strict verification refuses it");
+            assert!(verify(&public, b"payload", &crafted), "ZIP-215 accepts it");
+            let others: Vec<(PublicKey, Signature)> = (1..=6u8)
+                .map(|i| {
+                    let k = OffchainKey::from_seed([i; 32]);
+                    (k.public_key(), k.sign(b"payload"))
+                })
+                .collect();
+            for size in 0..others.len() {
+                let mut items: Vec<SignedPayload<'_>> =
+                    others[..size].iter().map(|(k, s)| (k, &b"payload"[..], s)).collect();
+                items.push((&public, b"payload", &crafted));
+                assert!(verify_all(&items), "accepted in a batch of {}", size + 1);
+            }
+        }
     }
 }

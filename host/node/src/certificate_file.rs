@@ -52,8 +52,10 @@ pub enum Loaded {
     Empty,
     /// The newest complete record's payload.
     Record(Vec<u8>),
-    /// Both files hold a record and neither is intact: one of them was
-    /// complete and synced once, so the disk or someone else damaged them.
+    /// Both files hold a record and neither is intact. With locks synced,
+    /// one of them was complete on stable storage once, so the disk or
+    /// someone else damaged them. (Damage to one file alone cannot be told
+    /// from a write torn by a crash: the other file's record is read.)
     Damaged,
 }
 
@@ -69,20 +71,25 @@ pub struct CertificateFiles {
 
 impl CertificateFiles {
     /// Opens (creating them if needed) the files `<dir>/<name>.a` and
-    /// `<dir>/<name>.b` and reads the newest complete record. Both files
-    /// are synced first, so whatever is read is on stable storage before
-    /// anything is written over the other file.
+    /// `<dir>/<name>.b` and reads the newest complete record. Both files,
+    /// `dir` and its parent are synced first, so the files' names and
+    /// whatever is read are on stable storage before anything is written
+    /// over the other file (a crash right after creating them may have
+    /// left their names unsynced).
     pub fn open(dir: &Path, name: &str) -> io::Result<(Self, Loaded)> {
         std::fs::create_dir_all(dir)?;
-        let mut created = false;
-        let mut open = |suffix: &str| -> io::Result<File> {
-            let path = dir.join(format!("{name}.{suffix}"));
-            created |= !path.exists();
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+        let open = |suffix: &str| -> io::Result<File> {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(dir.join(format!("{name}.{suffix}")))
         };
         let files = [open("a")?, open("b")?];
-        if created {
-            File::open(dir)?.sync_all()?;
+        File::open(dir)?.sync_all()?;
+        if let Some(parent) = dir.parent() {
+            File::open(parent)?.sync_all()?;
         }
         let mut found = [None, None];
         let mut present = 0;
@@ -111,7 +118,8 @@ impl CertificateFiles {
     /// Writes `payload` as the newest record.
     pub fn write(&mut self, payload: &[u8], record: Record) -> io::Result<()> {
         let target = self.lock_file.map_or(0, |slot| 1 - slot);
-        let generation = self.generation + 1;
+        let generation =
+            self.generation.checked_add(1).ok_or_else(|| io::Error::other("certificate generations exhausted"))?;
         self.files[target].write_all_at(&encode(generation, payload), 0)?;
         self.generation = generation;
         if let Record::Lock { sync } = record {

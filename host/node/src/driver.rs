@@ -192,9 +192,14 @@ async fn sleep_until(timer: Option<(Timer, tokio::time::Instant)>) -> (Timer, to
         Some((timer, at)) => {
             // tokio's timer wheel ticks in milliseconds and rounds deadlines
             // up: a timer already due (DeltaGrace and DeltaRound may be zero)
-            // would otherwise wait for the next tick, up to 1 ms per round.
+            // would wait for the next tick, up to 1 ms per round. It yields
+            // once instead, so that a timer that re-arms itself at zero
+            // (DeltaResend in a development config) cannot keep the loop
+            // from reading its inbound queue.
             if at > tokio::time::Instant::now() {
                 tokio::time::sleep_until(at).await;
+            } else {
+                tokio::task::yield_now().await;
             }
             (timer, at)
         }
@@ -345,17 +350,20 @@ mod tests {
 
     use super::*;
 
-    /// A timer already due fires at its first poll, not at the timer
-    /// wheel's next millisecond tick: with DeltaGrace zero that wait was a
-    /// quarter of every round.
+    /// A timer already due fires at its second poll (the first yields, so
+    /// the loop's other sources get their turn), not at the timer wheel's
+    /// next millisecond tick: with DeltaGrace zero that wait was a quarter
+    /// of every round.
     #[tokio::test]
     async fn a_due_timer_fires_without_waiting_for_a_tick() {
         let due = tokio::time::Instant::now();
         let mut timer = std::pin::pin!(sleep_until(Some((Timer::Progress, due))));
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(timer.as_mut().poll(&mut context).is_pending(), "it yields first");
         assert!(timer.as_mut().poll(&mut context).is_ready());
         let later = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut pending = std::pin::pin!(sleep_until(Some((Timer::Progress, later))));
+        assert!(pending.as_mut().poll(&mut context).is_pending());
         assert!(pending.as_mut().poll(&mut context).is_pending());
     }
 }

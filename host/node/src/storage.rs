@@ -150,15 +150,22 @@ impl SledStorage {
     }
 
     /// Runs `f` on the instance's certificate files, opening them (and
-    /// reading what they hold) if they are not open yet.
+    /// handing `f` what they hold) if they are not open yet or `reopen`.
     fn with_certificate_files<R>(
         &self,
         digest: &ConfigDigest,
+        reopen: bool,
         f: impl FnOnce(&mut CertificateFiles, Option<Loaded>) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
         let mut open = self.certificates.lock().unwrap_or_else(PoisonError::into_inner);
+        if reopen {
+            open.remove(digest);
+        }
         if open.len() >= OPEN_INSTANCES && !open.contains_key(digest) {
-            open.clear();
+            let other = open.keys().next().copied();
+            if let Some(other) = other {
+                open.remove(&other);
+            }
         }
         match open.entry(*digest) {
             Entry::Occupied(entry) => f(entry.into_mut(), None),
@@ -214,12 +221,10 @@ impl Storage for SledStorage {
             Some(bytes) => Some(wire::decode_pacemaker(&bytes).map_err(|e| corrupt("pacemaker state", e))?),
             None => None,
         };
-        // The files are opened afresh so that what they hold is read; a
+        // The files are opened afresh so that what they hold is read. A
         // database written before the certificate had files of its own
-        // keeps it in sled, where the first new write supersedes it.
-        self.certificates.lock().unwrap_or_else(PoisonError::into_inner).remove(digest);
-        let in_files = self.with_certificate_files(digest, |_, loaded| Ok(loaded))?;
-        let bytes = match in_files {
+        // keeps it in sled, and the higher of the two is the lock.
+        let from_files = match self.with_certificate_files(digest, true, |_, loaded| Ok(loaded))? {
             Some(Loaded::Record(bytes)) => Some(bytes),
             Some(Loaded::Damaged) => {
                 return Err(StorageError::Corrupt {
@@ -228,12 +233,19 @@ impl Storage for SledStorage {
                     reason: "both certificate files are damaged".to_owned(),
                 });
             }
-            Some(Loaded::Empty) | None => tree.get(CERTIFICATE).map_err(|e| self.db_error(e))?.map(|v| v.to_vec()),
+            Some(Loaded::Empty) | None => None,
         };
-        let certificate = match bytes {
-            Some(bytes) => Some(wire::decode_certificate(&bytes).map_err(|e| corrupt("certificate", e))?),
-            None => None,
-        };
+        let from_sled = tree.get(CERTIFICATE).map_err(|e| self.db_error(e))?.map(|v| v.to_vec());
+        let mut certificate: Option<Certificate> = None;
+        for bytes in [from_files, from_sled].into_iter().flatten() {
+            let found = wire::decode_certificate(&bytes).map_err(|e| corrupt("certificate", e))?;
+            // The higher of the two: a node downgraded to a version that
+            // keeps certificates in sled, then upgraded again, may have
+            // locked on newer ones there.
+            if certificate.as_ref().is_none_or(|c| found.timestamp() > c.timestamp()) {
+                certificate = Some(found);
+            }
+        }
         Ok(Persisted { pacemaker, certificate })
     }
 
@@ -258,7 +270,7 @@ impl Storage for SledStorage {
             Certificate::Prepare(_) => Record::Lock { sync: self.durability == Durability::Machine },
         };
         let bytes = wire::encode_certificate(certificate);
-        self.with_certificate_files(digest, |files, _| {
+        self.with_certificate_files(digest, false, |files, _| {
             files.write(&bytes, record).map_err(|source| StorageError::CertificateFile {
                 path: self.dir.join(CERTIFICATES_DIR).display().to_string(),
                 source,
@@ -303,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn a_certificate_kept_in_sled_by_an_older_version_is_read_until_superseded() {
+    fn the_higher_of_the_certificate_files_and_sleds_older_record_is_loaded() {
         let dir = tempfile::tempdir().unwrap();
         let digest = ConfigDigest([6; 32]);
         let old = Certificate::Commit(CertifiedCommit {
@@ -323,7 +335,13 @@ mod tests {
         storage.persist_certificate(&digest, &new).unwrap();
         drop(storage);
         let storage = SledStorage::open(dir.path()).unwrap();
-        assert_eq!(storage.load(&digest).unwrap().certificate, Some(new));
+        assert_eq!(storage.load(&digest).unwrap().certificate, Some(new.clone()));
+        // Downgraded, the node locked on newer certificates in sled; upgraded
+        // again, it must not go back to what the files hold.
+        let newer = Certificate::Commit(CertifiedCommit { seq_nr: 12, outcome: b"newer".to_vec(), ..commit_of(&new) });
+        let tree = storage.tree(&digest).unwrap();
+        storage.put(&tree, CERTIFICATE, wire::encode_certificate(&newer), true).unwrap();
+        assert_eq!(storage.load(&digest).unwrap().certificate, Some(newer));
     }
 
     fn commit_of(certificate: &Certificate) -> CertifiedCommit {
@@ -366,6 +384,32 @@ mod tests {
         let storage = SledStorage::open(dir.path()).unwrap();
         let error = storage.load(&digest).unwrap_err().to_string();
         assert!(error.contains("certificate") && error.contains("damaged"), "{error}");
+    }
+
+    #[test]
+    fn more_instances_than_stay_open_keep_their_own_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let digests: Vec<ConfigDigest> = (0..OPEN_INSTANCES as u8 + 2).map(|i| ConfigDigest([i; 32])).collect();
+        let certificate = |digest: &ConfigDigest, seq_nr: u64| {
+            Certificate::Commit(CertifiedCommit {
+                epoch: 1,
+                seq_nr,
+                outcome: digest.0[..1].to_vec(),
+                signatures: vec![(0, [1; 64]), (1, [2; 64]), (2, [3; 64])],
+            })
+        };
+        {
+            let storage = SledStorage::open(dir.path()).unwrap();
+            for seq_nr in 1..=3 {
+                for digest in &digests {
+                    storage.persist_certificate(digest, &certificate(digest, seq_nr)).unwrap();
+                }
+            }
+        }
+        let storage = SledStorage::open(dir.path()).unwrap();
+        for digest in &digests {
+            assert_eq!(storage.load(digest).unwrap().certificate, Some(certificate(digest, 3)));
+        }
     }
 
     #[test]

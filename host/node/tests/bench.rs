@@ -36,7 +36,9 @@ async fn every_node_commits_with_the_wasm_plugin_and_with_its_native_build() {
         // A quorum at least (a node that connected late may sit out the
         // first epoch).
         assert!(report.nodes_committing >= 3, "{report:?}");
-        assert!(report.attested_reports > 0, "every round reports: {report:?}");
+        // Every round reports (deviation 0); the last rounds' attestation
+        // may still be in flight when the window closes.
+        assert!(report.attested_reports * 2 >= report.outcomes, "every round reports: {report:?}");
         assert!(report.cpu_ms_per_node_round > 0.0);
         assert_eq!(report.round_interval_over_lower_bound, None);
     }
