@@ -129,13 +129,19 @@ impl<S: Storage + 'static, T: Transport> Driver<S, T> {
         };
         running.metrics.up.set(1);
         running.perform(actions)?;
+        // Whether the last turn fired a timer that was already due: the
+        // next due one then yields first (see `sleep_until`).
+        let mut fired_due = false;
         loop {
             let next_timer = running.timers.iter().min_by_key(|(_, at)| **at).map(|(t, at)| (*t, *at));
+            let yield_if_due = fired_due;
+            fired_due = false;
             let actions = tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
                 Some(finished) = results.recv() => running.plugin_finished(finished),
-                (timer, _) = sleep_until(next_timer), if next_timer.is_some() => {
+                (timer, was_due) = sleep_until(next_timer, yield_if_due), if next_timer.is_some() => {
+                    fired_due = was_due;
                     running.timers.remove(&timer);
                     running.oracle.on_timer(timer)
                 }
@@ -187,21 +193,26 @@ fn log_signed(message: &Message) {
     tracing::debug!(target: "ocr_node::signed", kind = message.kind(), epoch, seq_nr, signature = %hex::encode(prefix), "signed");
 }
 
-async fn sleep_until(timer: Option<(Timer, tokio::time::Instant)>) -> (Timer, tokio::time::Instant) {
+/// Waits for `timer`'s deadline and says whether it was already due.
+///
+/// tokio's timer wheel ticks in milliseconds and rounds deadlines up: a
+/// timer already due (DeltaGrace and DeltaRound may be zero) would wait for
+/// the next tick, up to 1 ms per round, so it fires at once instead. When
+/// the previous turn also fired a due timer (`yield_if_due`), it yields
+/// first: a timer that re-arms itself at zero (DeltaResend in a development
+/// config) then cannot keep the loop from reading its inbound queue.
+async fn sleep_until(timer: Option<(Timer, tokio::time::Instant)>, yield_if_due: bool) -> (Timer, bool) {
     match timer {
         Some((timer, at)) => {
-            // tokio's timer wheel ticks in milliseconds and rounds deadlines
-            // up: a timer already due (DeltaGrace and DeltaRound may be zero)
-            // would wait for the next tick, up to 1 ms per round. It yields
-            // once instead, so that a timer that re-arms itself at zero
-            // (DeltaResend in a development config) cannot keep the loop
-            // from reading its inbound queue.
             if at > tokio::time::Instant::now() {
                 tokio::time::sleep_until(at).await;
+                (timer, false)
             } else {
-                tokio::task::yield_now().await;
+                if yield_if_due {
+                    tokio::task::yield_now().await;
+                }
+                (timer, true)
             }
-            (timer, at)
         }
         None => std::future::pending().await,
     }
@@ -350,19 +361,21 @@ mod tests {
 
     use super::*;
 
-    /// A timer already due fires at its second poll (the first yields, so
-    /// the loop's other sources get their turn), not at the timer wheel's
-    /// next millisecond tick: with DeltaGrace zero that wait was a quarter
-    /// of every round.
+    /// A timer already due fires at its first poll, not at the timer
+    /// wheel's next millisecond tick (with DeltaGrace zero that wait was a
+    /// quarter of every round); right after another due timer it yields
+    /// once, so the loop's other sources get their turn.
     #[tokio::test]
     async fn a_due_timer_fires_without_waiting_for_a_tick() {
         let due = tokio::time::Instant::now();
-        let mut timer = std::pin::pin!(sleep_until(Some((Timer::Progress, due))));
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        assert!(timer.as_mut().poll(&mut context).is_pending(), "it yields first");
-        assert!(timer.as_mut().poll(&mut context).is_ready());
+        let mut timer = std::pin::pin!(sleep_until(Some((Timer::Progress, due)), false));
+        assert_eq!(timer.as_mut().poll(&mut context), std::task::Poll::Ready((Timer::Progress, true)));
+        let mut again = std::pin::pin!(sleep_until(Some((Timer::Progress, due)), true));
+        assert!(again.as_mut().poll(&mut context).is_pending(), "a second due timer in a row yields first");
+        assert!(again.as_mut().poll(&mut context).is_ready());
         let later = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-        let mut pending = std::pin::pin!(sleep_until(Some((Timer::Progress, later))));
+        let mut pending = std::pin::pin!(sleep_until(Some((Timer::Progress, later)), false));
         assert!(pending.as_mut().poll(&mut context).is_pending());
         assert!(pending.as_mut().poll(&mut context).is_pending());
     }
