@@ -112,12 +112,17 @@ pub fn verify(signer: &Address, config_digest: &ConfigDigest, seq_nr: u64, repor
     valid
 }
 
+/// The contract's rules beyond ecrecover's: v in {0, 1}, s in the lower half.
+fn meets_contract_rules(raw: &[u8; SIGNATURE_LENGTH]) -> bool {
+    raw[64] <= 1 && U256::from_be_slice(&raw[32..64]) <= HALF_ORDER
+}
+
 /// The address that made `signature` over `hash`, by ecrecover's rules with
 /// the contract's extra ones (v in {0, 1}, s in the lower half); `None` for
 /// a signature the contract rejects.
 fn recover(hash: &[u8; 32], signature: &[u8]) -> Option<Address> {
     let raw = <&[u8; SIGNATURE_LENGTH]>::try_from(signature).ok()?;
-    if raw[64] > 1 || U256::from_be_slice(&raw[32..64]) > HALF_ORDER {
+    if !meets_contract_rules(raw) {
         return None;
     }
     let recovery = RecoveryId::try_from(i32::from(raw[64])).ok()?;
@@ -139,7 +144,7 @@ mod tests {
     /// EVM runs, with the contract's v and s rules.
     fn reference(hash: &[u8; 32], signature: &[u8]) -> Option<Address> {
         let raw = <&[u8; SIGNATURE_LENGTH]>::try_from(signature).ok()?;
-        if raw[64] > 1 || U256::from_be_slice(&raw[32..64]) > HALF_ORDER {
+        if !meets_contract_rules(raw) {
             return None;
         }
         let parsed = alloy_primitives::Signature::from_raw_array(raw).ok()?;

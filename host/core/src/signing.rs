@@ -106,25 +106,27 @@ pub fn verify(public_key: &PublicKey, payload: &[u8], signature: &Signature) -> 
     valid
 }
 
-/// One signature to check: the signer's key, the payload, the signature.
-pub type SignedPayload<'a> = (&'a PublicKey, &'a [u8], &'a Signature);
+/// One signature to check: the signer's key, the payload (borrowed or
+/// owned), the signature.
+pub type SignedPayload<'a, P = &'a [u8]> = (&'a PublicKey, P, &'a Signature);
 
 /// Whether every signature is its key's signature of its payload: the
 /// verdict [`verify`] would give on each, for about half the cost once
 /// there are a dozen. A `false` does not say which failed; a caller that
 /// needs to know verifies them one by one.
-pub fn verify_all(items: &[SignedPayload<'_>]) -> bool {
+pub fn verify_all<P: AsRef<[u8]>>(items: &[SignedPayload<'_, P>]) -> bool {
     if let [(key, payload, signature)] = items {
-        return verify(key, payload, signature);
+        return verify(key, payload.as_ref(), signature);
     }
     crate::verification_stats::record_offchain_batch(items.len());
-    let signed: Vec<[u8; 36]> = items.iter().map(|(_, payload, _)| signed_bytes(payload)).collect();
     let mut transcript = Sha256::new();
     let mut batch = ed25519_zebra::batch::Verifier::new();
-    for ((key, _, signature), message) in items.iter().zip(&signed) {
+    for (key, payload, signature) in items {
+        let message = signed_bytes(payload.as_ref());
         transcript.update(key);
         transcript.update(message);
         transcript.update(signature);
+        // The item keeps the message's hash, not the message.
         batch.queue((VerificationKeyBytes::from(**key), ed25519_zebra::Signature::from(**signature), &message[..]));
     }
     let coefficients = rand_chacha::ChaCha20Rng::from_seed(transcript.finalize().into());

@@ -232,7 +232,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
     // connected late may sit out the first epoch; the line says how many
     // nodes committed while measuring.)
     let n = usize::from(options.nodes);
-    let quorum = (n + (n - 1) / 3) / 2 + 1;
+    let quorum = ocr_plugin_sdk::byzantine_quorum(n, (n - 1) / 3);
     let started_up = tokio::time::timeout(STARTUP, async {
         let mut committed = BTreeSet::new();
         while let Some((i, event)) = events.recv().await {

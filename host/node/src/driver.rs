@@ -134,8 +134,7 @@ impl<S: Storage + 'static, T: Transport> Driver<S, T> {
         let mut fired_due = false;
         loop {
             let next_timer = running.timers.iter().min_by_key(|(_, at)| **at).map(|(t, at)| (*t, *at));
-            let yield_if_due = fired_due;
-            fired_due = false;
+            let yield_if_due = std::mem::take(&mut fired_due);
             let actions = tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,

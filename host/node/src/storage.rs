@@ -149,6 +149,10 @@ impl SledStorage {
         StorageError::Database { path: self.path.clone(), source }
     }
 
+    fn certificate_file_error(&self, source: std::io::Error) -> StorageError {
+        StorageError::CertificateFile { path: self.dir.join(CERTIFICATES_DIR).display().to_string(), source }
+    }
+
     /// Runs `f` on the instance's certificate files, opening them (and
     /// handing `f` what they hold) if they are not open yet or `reopen`.
     fn with_certificate_files<R>(
@@ -170,9 +174,11 @@ impl SledStorage {
         match open.entry(*digest) {
             Entry::Occupied(entry) => f(entry.into_mut(), None),
             Entry::Vacant(entry) => {
-                let dir = self.dir.join(CERTIFICATES_DIR);
-                let (files, found) = CertificateFiles::open(&dir, &format!("instance-{}", hex::encode(digest.0)))
-                    .map_err(|source| StorageError::CertificateFile { path: dir.display().to_string(), source })?;
+                let (files, found) = CertificateFiles::open(
+                    &self.dir.join(CERTIFICATES_DIR),
+                    &format!("instance-{}", hex::encode(digest.0)),
+                )
+                .map_err(|source| self.certificate_file_error(source))?;
                 f(entry.insert(files), Some(found))
             }
         }
@@ -271,10 +277,7 @@ impl Storage for SledStorage {
         };
         let bytes = wire::encode_certificate(certificate);
         self.with_certificate_files(digest, false, |files, _| {
-            files.write(&bytes, record).map_err(|source| StorageError::CertificateFile {
-                path: self.dir.join(CERTIFICATES_DIR).display().to_string(),
-                source,
-            })
+            files.write(&bytes, record).map_err(|source| self.certificate_file_error(source))
         })
     }
 }

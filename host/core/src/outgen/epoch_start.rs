@@ -89,9 +89,8 @@ impl OutcomeGeneration {
         let entries: Vec<(CertifiedTimestamp, u8)> = proof.iter().map(|(s, t)| (t.timestamp, *s)).collect();
         let Some(leader_key) = self.key_of(self.leader) else { return false };
         payloads.push((leader_key, payload::epoch_start(&ogid, &certificate.digest(), &entries), signature));
-        let items: Vec<crate::signing::SignedPayload<'_>> = payloads.iter().map(|(k, p, s)| (*k, &p[..], *s)).collect();
         highest == Some(certificate.timestamp())
-            && crate::signing::verify_all(&items)
+            && crate::signing::verify_all(&payloads)
             && certificate.verify(&self.verifier())
     }
 

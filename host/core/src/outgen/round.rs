@@ -132,8 +132,7 @@ impl OutcomeGeneration {
             let signed = payload::signed_observation(&ogid, seq_nr, &query, &aso.signed.observation);
             payloads.push((key, signed, &aso.signed.signature));
         }
-        let items: Vec<crate::signing::SignedPayload<'_>> = payloads.iter().map(|(k, p, s)| (*k, &p[..], *s)).collect();
-        if !crate::signing::verify_all(&items) {
+        if !crate::signing::verify_all(&payloads) {
             return Vec::new();
         }
         let observations: Vec<AttributedObservation> = proposal
