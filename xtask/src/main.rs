@@ -21,6 +21,7 @@ mod bench;
 mod node_process;
 mod plugin_e2e;
 mod soak;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,12 +94,13 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result
     }
 }
 
-/// Builds the plugins and `ocr-node` (release) and returns the binary.
+/// Builds the plugins and `ocr-node` (profile `profiling`: release code with
+/// line tables for `perf`) and returns the binary.
 fn node_binary() -> Result<PathBuf> {
     build_plugins()?;
-    run(cargo().args(["build", "--release", "-p", "ocr-node"]))?;
+    run(cargo().args(["build", "--profile", "profiling", "-p", "ocr-node"]))?;
     let (_, target) = workspace_dirs()?;
-    Ok(target.join("release").join("ocr-node"))
+    Ok(target.join("profiling").join("ocr-node"))
 }
 
 fn cargo() -> Command {
@@ -211,10 +213,26 @@ fn test() -> Result<()> {
     // artifacts match the sources. It installs pinned solc-js, forge and
     // anvil from npm, and the Rust end-to-end test needs that anvil.
     run(Command::new("bash").arg(root.join("contracts/run-tests.sh")))?;
+    let target = PathBuf::from(meta["target_directory"].as_str().context("no target directory")?);
+    warn_if_disk_is_low(&target);
+    let built = sweep::build_listing_artifacts(cargo().args([
+        "test",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--no-run",
+    ]))?;
+    let release = target.join("release");
+    let swept = sweep::sweep(&[release.join("deps"), release.join("examples")], &built)?;
+    eprintln!(
+        "xtask: swept {} stale test executables and rlibs ({:.1} GB) from {}",
+        swept.files,
+        swept.bytes as f64 / 1e9,
+        release.display()
+    );
     run(cargo().args(["test", "--release", "--workspace", "--all-targets"]).env("OCR_REQUIRE_ANVIL", "1"))?;
     run(cargo().args(["test", "--release", "--workspace", "--doc"]))?;
     // Template → build → test kit → live cluster, with the Python plugin.
-    let target = PathBuf::from(meta["target_directory"].as_str().context("no target directory")?);
     plugin_e2e::plugin_e2e(&root, &target)?;
     // The simulator over every fault class: 510 seeded scenarios, mostly
     // n = 4 with some n = 7 and 10. Any violation fails the run.
@@ -245,6 +263,25 @@ fn test() -> Result<()> {
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))
+}
+
+/// A cold `cargo xtask test` writes about this much under the target
+/// directory (with slack; README says so too).
+const COLD_BUILD_BYTES: u64 = 12_000_000_000;
+
+/// Says so up front when the build may not fit: a full disk otherwise shows
+/// up as a linker killed by SIGBUS, far from its cause.
+fn warn_if_disk_is_low(target: &Path) {
+    let probe = target.ancestors().find(|p| p.exists()).unwrap_or(target);
+    if let Some(free) = sweep::free_bytes(probe).filter(|free| *free < COLD_BUILD_BYTES) {
+        eprintln!(
+            "xtask: warning: only {:.1} GB free under {}; a cold build needs about {:.0} GB. \
+             If the linker dies with a bus error, the disk is full.",
+            free as f64 / 1e9,
+            probe.display(),
+            COLD_BUILD_BYTES as f64 / 1e9
+        );
+    }
 }
 
 /// Four node processes, each in its own network namespace, with latency and
