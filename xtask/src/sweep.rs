@@ -9,19 +9,25 @@
 //! not produce or reuse.
 //!
 //! Only files that are certainly stale go: a file is deleted when cargo
-//! did not name it (or a hard link to it) among this build's artifacts and
-//! a newer file of the same crate and kind sits beside it. The newest copy
-//! of each always stays, so a miss here costs at most one relink, never a
-//! broken build.
+//! did not name it (or a hard link to it) among this build's artifacts, a
+//! newer file of the same crate and kind sits beside it, and nothing has
+//! read it for [`UNUSED_FOR`] (other commands, `cargo xtask` itself or a
+//! developer's `cargo build -p`, build the same crates with other features
+//! and keep using their copies). The newest copy of each always stays, so
+//! a miss here costs at most one rebuild, never a broken build.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
+
+/// How long a copy must have gone unread before it may go. Access times
+/// are kept at day precision (`relatime`), so this is days, not hours.
+pub const UNUSED_FOR: Duration = Duration::from_secs(3 * 24 * 3600);
 
 /// Runs a cargo build command with JSON messages (diagnostics still go to
 /// the terminal, rendered) and returns every file its artifacts name,
@@ -59,6 +65,7 @@ pub struct Swept {
 /// Deletes stale executables and rlibs in `dirs` (see the module docs);
 /// `current` is what the last build named.
 pub fn sweep(dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
+    let unused_since = SystemTime::now() - UNUSED_FOR;
     let current_inodes: HashSet<(u64, u64)> =
         current.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| (m.dev(), m.ino())).collect();
     let mut swept = Swept::default();
@@ -77,6 +84,7 @@ pub fn sweep(dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
                 path: entry.path(),
                 kind,
                 modified: metadata.modified()?,
+                unused: metadata.accessed()? < unused_since,
                 size: metadata.len(),
                 current: current_inodes.contains(&(metadata.dev(), metadata.ino())),
             });
@@ -87,7 +95,7 @@ pub fn sweep(dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
             *entry = (*entry).max(c.modified);
         }
         for c in &candidates {
-            if c.current || newest.get(&c.kind).is_none_or(|n| c.modified >= *n) {
+            if c.current || !c.unused || newest.get(&c.kind).is_none_or(|n| c.modified >= *n) {
                 continue;
             }
             std::fs::remove_file(&c.path).with_context(|| format!("cannot delete {}", c.path.display()))?;
@@ -102,6 +110,8 @@ struct Candidate {
     path: PathBuf,
     kind: ArtifactKind,
     modified: SystemTime,
+    /// Not read for [`UNUSED_FOR`].
+    unused: bool,
     size: u64,
     current: bool,
 }
@@ -161,24 +171,28 @@ mod tests {
     }
 
     #[test]
-    fn sweep_keeps_current_and_newest_copies() {
+    fn sweep_keeps_current_newest_and_recently_read_copies() {
         let dir = std::env::temp_dir().join(format!("xtask-sweep-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, age_s: u64, mode: u32| {
+        let days = |d: u64| SystemTime::now() - Duration::from_secs(d * 24 * 3600);
+        let write = |name: &str, modified_days_ago: u64, read_days_ago: u64, mode: u32| {
             let path = dir.join(name);
             std::fs::write(&path, vec![0u8; 100]).unwrap();
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
             let file = std::fs::File::options().write(true).open(&path).unwrap();
-            file.set_modified(SystemTime::now() - std::time::Duration::from_secs(age_s)).unwrap();
+            let times =
+                std::fs::FileTimes::new().set_modified(days(modified_days_ago)).set_accessed(days(read_days_ago));
+            file.set_times(times).unwrap();
             path
         };
-        let oldest = write("bench-0000000000000001", 300, 0o755);
-        let current_old = write("bench-0000000000000002", 200, 0o755);
-        let newest = write("bench-0000000000000003", 100, 0o755);
-        let old_rlib = write("libx-0000000000000001.rlib", 300, 0o644);
-        let new_rlib = write("libx-0000000000000002.rlib", 100, 0o644);
-        let lone = write("other-0000000000000001", 900, 0o755);
-        let dep_file = write("bench-0000000000000001.d", 900, 0o644);
+        let oldest = write("bench-0000000000000001", 30, 20, 0o755);
+        let oldest_but_read = write("bench-0000000000000004", 30, 1, 0o755);
+        let current_old = write("bench-0000000000000002", 20, 20, 0o755);
+        let newest = write("bench-0000000000000003", 10, 10, 0o755);
+        let old_rlib = write("libx-0000000000000001.rlib", 30, 30, 0o644);
+        let new_rlib = write("libx-0000000000000002.rlib", 10, 10, 0o644);
+        let lone = write("other-0000000000000001", 90, 90, 0o755);
+        let dep_file = write("bench-0000000000000001.d", 90, 90, 0o644);
         // An uplifted hard link names its hashed twin as current.
         let uplifted = dir.join("bench");
         std::fs::hard_link(&current_old, &uplifted).unwrap();
@@ -190,7 +204,7 @@ mod tests {
         for gone in [&oldest, &old_rlib] {
             assert!(!gone.exists(), "{} should be swept", gone.display());
         }
-        for kept in [&current_old, &newest, &new_rlib, &lone, &dep_file, &uplifted] {
+        for kept in [&oldest_but_read, &current_old, &newest, &new_rlib, &lone, &dep_file, &uplifted] {
             assert!(kept.exists(), "{} should stay", kept.display());
         }
         std::fs::remove_dir_all(&dir).unwrap();
