@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use crate::NetError;
 use crate::frame::{self, FRAME_HEADER_LEN, FrameError, STREAM_HEADER_LEN};
 use crate::identity::{self, AllowedPeers, LocalIdentity, PeerId};
-use crate::metrics::{HandshakeLabels, MessageLabels, NetMetrics, PeerLabels};
+use crate::metrics::{HandshakeLabels, NetMetrics, PeerCounters, PeerLabels};
 use crate::queue::DropOldest;
 use crate::rate::PeerRateLimiter;
 use crate::transport::{Inbound, Transport};
@@ -553,6 +553,7 @@ async fn dial(inner: &Inner, peer: &Peer) -> Result<quinn::Connection, String> {
 async fn write_loop(inner: Arc<Inner>, peer: Arc<Peer>, digest: [u8; 32], to: u8, queue: Arc<DropOldest<Outgoing>>) {
     let mut connection_rx = peer.connection.subscribe();
     let mut stream: Option<(usize, quinn::SendStream)> = None;
+    let mut counters = PeerCounters::new(to, &inner.metrics.messages_out, &inner.metrics.bytes_out);
     loop {
         let connection = loop {
             if let Some(connection) = connection_rx.borrow_and_update().clone() {
@@ -572,9 +573,8 @@ async fn write_loop(inner: Arc<Inner>, peer: Arc<Peer>, digest: [u8; 32], to: u8
         };
         match tokio::time::timeout(IO_DEADLINE, send.write_all(&frame)).await {
             Ok(Ok(())) => {
-                let labels = MessageLabels { kind: kind.name(), peer: to };
-                inner.metrics.messages_out.get_or_create(&labels).inc();
-                inner.metrics.bytes_out.get_or_create(&labels).inc_by(frame.len() as u64);
+                counters.message(kind);
+                counters.bytes(kind, frame.len());
             }
             _ => {
                 inner.metrics.drop(kind.name(), to, "send_failed");
@@ -637,6 +637,7 @@ async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connect
         let _ = recv.stop(quinn::VarInt::from_u32(STOP_UNKNOWN_INSTANCE));
         return;
     };
+    let mut counters = PeerCounters::new(from, &inner.metrics.messages_in, &inner.metrics.bytes_in);
     loop {
         let mut header = [0u8; FRAME_HEADER_LEN];
         if recv.read_exact(&mut header).await.is_err() {
@@ -654,8 +655,7 @@ async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connect
         if recv.read_exact(&mut body).await.is_err() {
             return;
         }
-        let labels = MessageLabels { kind: kind.name(), peer: from };
-        inner.metrics.bytes_in.get_or_create(&labels).inc_by((FRAME_HEADER_LEN + len) as u64);
+        counters.bytes(kind, FRAME_HEADER_LEN + len);
         let admitted = match instance.limiters.lock() {
             Ok(mut limiters) => limiters
                 .entry(from)
@@ -675,7 +675,7 @@ async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connect
                 continue;
             }
         };
-        inner.metrics.messages_in.get_or_create(&labels).inc();
+        counters.message(kind);
         if let Some((dropped_from, dropped)) = instance.inbound.push((from, message)) {
             inner.metrics.drop(dropped.kind(), dropped_from, "inbound_queue_full");
         }
