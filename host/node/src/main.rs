@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 
 use ocr_node::keys;
 
+/// The node allocates and frees per message (frames, decoded messages,
+/// signature batches) on several threads; glibc's allocator cost about 6 %
+/// of a 31-node cluster's CPU, mimalloc (thread-local free lists) less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod contract_cmd;
 mod keys_cmd;
 mod plugin_bench;
