@@ -102,6 +102,7 @@ pub(super) fn verify_batch<M: AsRef<[u8]>>(items: &[(&PublicKey, M, &Signature)]
         let mut static_scalars = vec![Scalar::ZERO; table.points.len()];
         let mut r_scalars = Vec::with_capacity(items.len());
         let mut r_points = Vec::with_capacity(items.len());
+        let mut used = 1;
         for (key, message, signature) in items {
             let (r_bytes, s_bytes) = signature.split_at(32);
             let Some(s) = s_bytes.try_into().ok().and_then(|s| Option::<Scalar>::from(Scalar::from_canonical_bytes(s)))
@@ -120,12 +121,14 @@ pub(super) fn verify_batch<M: AsRef<[u8]>>(items: &[(&PublicKey, M, &Signature)]
             let z = Scalar::from_bytes_mod_order(z);
             static_scalars[0] -= z * s;
             static_scalars[position] += z * k;
+            used = used.max(position + 1);
             r_scalars.push(z);
             r_points.push(r);
         }
+        // Keys past the last one used would only add zero terms.
         table
             .tables
-            .vartime_mixed_multiscalar_mul(&static_scalars, &r_scalars, &r_points)
+            .vartime_mixed_multiscalar_mul(&static_scalars[..used], &r_scalars, &r_points)
             .mul_by_cofactor()
             .is_identity()
     })
@@ -260,6 +263,13 @@ mod tests {
                 plus_p[31] |= sign;
                 encodings.push(plus_p);
             }
+            if y[1..].iter().all(|b| *b == 0) && y[0] == 1 {
+                // The identity as y = p + 1 with the sign bit set too.
+                let mut plus_p = p;
+                plus_p[0] = plus_p[0].wrapping_add(1);
+                plus_p[31] |= 0x80;
+                encodings.push(plus_p);
+            }
             // x = 0 exactly for the identity and the point of order 2.
             if sign == 0 && (point.is_identity() || (point + point).is_identity()) {
                 let mut negative_zero_x = canonical;
@@ -290,8 +300,91 @@ mod tests {
                 }
             }
         }
-        // 8 canonical; y + p for y = 0 (twice, by sign) and y = 1; x = -0 for y = 1 and y = -1.
-        assert_eq!(encodings.len(), 13, "{encodings:02x?}");
+        // 8 canonical; y + p for y = 0 (twice, by sign) and y = 1 (twice);
+        // x = -0 for y = 1 and y = -1.
+        assert_eq!(encodings.len(), 14, "{encodings:02x?}");
         assert!(accepted > 0 && accepted < checked, "both verdicts occur ({accepted} of {checked})");
+    }
+
+    /// Two invalid signatures whose errors cancel when summed (s₁ + δ and
+    /// s₂ − δ) pass a batch that weighs them alike; random coefficients
+    /// must catch them.
+    #[test]
+    fn errors_that_cancel_in_a_sum_are_caught() {
+        let keys = [OffchainKey::from_seed([21; 32]), OffchainKey::from_seed([22; 32])];
+        let publics = keys.each_ref().map(OffchainKey::public_key);
+        let message = [8u8; 36];
+        let mut sigs = keys.each_ref().map(|k| sign(k, &message));
+        let delta = Scalar::from(12345u64);
+        let shift = |sig: &mut Signature, by: Scalar| {
+            let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(sig[32..].try_into().unwrap())).unwrap();
+            sig[32..].copy_from_slice((s + by).as_bytes());
+        };
+        shift(&mut sigs[0], delta);
+        shift(&mut sigs[1], -delta);
+        // The same key twice, too: its terms share one table entry.
+        let items = [(&publics[0], &message[..], &sigs[0]), (&publics[1], &message[..], &sigs[1])];
+        let same_key_sigs = [sigs[0], {
+            let mut other = sign(&keys[0], &message);
+            shift(&mut other, -delta);
+            other
+        }];
+        let same_key = [(&publics[0], &message[..], &same_key_sigs[0]), (&publics[0], &message[..], &same_key_sigs[1])];
+        for seed in 0..16 {
+            assert!(!verify_batch(&items, &mut rng(seed)), "seed {seed}");
+            assert!(!verify_batch(&same_key, &mut rng(seed)), "seed {seed}, one key");
+        }
+    }
+
+    /// Several signatures by one key in one batch (an epoch start holds
+    /// the leader's own next to a proof that may include it).
+    #[test]
+    fn one_key_may_sign_several_items_of_a_batch() {
+        let key = OffchainKey::from_seed([31; 32]);
+        let other = OffchainKey::from_seed([32; 32]);
+        let (public, other_public) = (key.public_key(), other.public_key());
+        let messages: Vec<[u8; 36]> = (0..4u8).map(|i| [i; 36]).collect();
+        let sigs: Vec<Signature> = messages.iter().map(|m| sign(&key, m)).collect();
+        let other_sig = sign(&other, &messages[0]);
+        let mut items: Vec<(&PublicKey, &[u8], &Signature)> =
+            messages.iter().zip(&sigs).map(|(m, s)| (&public, &m[..], s)).collect();
+        items.push((&other_public, &messages[0], &other_sig));
+        assert!(verify_batch(&items, &mut rng(7)));
+        let swapped = [(&public, &messages[0][..], &sigs[1]), (&public, &messages[1][..], &sigs[0])];
+        assert!(!verify_batch(&swapped, &mut rng(7)), "one key's signatures swapped between its messages");
+    }
+
+    /// An honest key's signature whose R is a small-order point written
+    /// non-canonically: valid under ZIP-215, and only if k hashes R's bytes
+    /// as given, not R re-encoded.
+    #[test]
+    fn k_hashes_r_as_written() {
+        let seed = [41u8; 32];
+        let key = OffchainKey::from_seed(seed);
+        let public = key.public_key();
+        let message = [5u8; 36];
+        let expanded = Sha512::digest(seed);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&expanded[..32]);
+        secret[0] &= 248;
+        secret[31] &= 127;
+        secret[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(secret);
+        // y = 0 + p: a point of order 4, not its canonical encoding.
+        let mut r_bytes = [0xffu8; 32];
+        r_bytes[0] = 0xed;
+        r_bytes[31] = 0x7f;
+        assert!(CompressedEdwardsY(r_bytes).decompress().is_some_and(|r| r.compress().to_bytes() != r_bytes));
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new().chain_update(r_bytes).chain_update(public).chain_update(message).finalize().into(),
+        );
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..].copy_from_slice((k * a).as_bytes());
+        assert!(zebra_verdict(&public, &message, &sig), "ZIP-215 accepts it");
+        let honest = OffchainKey::from_seed([42; 32]);
+        let (honest_public, honest_sig) = (honest.public_key(), sign(&honest, &message));
+        let items = [(&honest_public, &message[..], &honest_sig), (&public, &message[..], &sig)];
+        assert!(verify_batch(&items, &mut rng(8)));
     }
 }
