@@ -63,8 +63,23 @@ pub struct Swept {
 }
 
 /// Deletes stale executables and rlibs in `dirs` (see the module docs);
-/// `current` is what the last build named.
-pub fn sweep(dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
+/// `current` is what the last build named. Holds cargo's own lock on
+/// `lock_dir` (the profile's directory) meanwhile, so a build that started
+/// elsewhere on the same target directory cannot lose a file it already
+/// judged fresh; if a build holds it, nothing is swept this time.
+pub fn sweep(lock_dir: &Path, dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock_dir.join(".cargo-lock"))
+        .with_context(|| format!("cannot open cargo's lock in {}", lock_dir.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!("another cargo build holds {}", lock_dir.display()),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).context("cannot lock the target directory"),
+    }
     let unused_since = SystemTime::now() - UNUSED_FOR;
     let current_inodes: HashSet<(u64, u64)> =
         current.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| (m.dev(), m.ino())).collect();
@@ -73,18 +88,20 @@ pub fn sweep(dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
         let mut candidates: Vec<Candidate> = Vec::new();
         for entry in entries {
-            let entry = entry?;
-            let metadata = entry.metadata()?;
+            // A file gone since the listing is simply not a candidate.
+            let Ok(entry) = entry else { continue };
+            let Ok(metadata) = entry.metadata() else { continue };
             if !metadata.is_file() {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(kind) = artifact_kind(&name, metadata.mode()) else { continue };
+            let (Ok(modified), Ok(accessed)) = (metadata.modified(), metadata.accessed()) else { continue };
             candidates.push(Candidate {
                 path: entry.path(),
                 kind,
-                modified: metadata.modified()?,
-                unused: metadata.accessed()? < unused_since,
+                modified,
+                unused: accessed < unused_since,
                 size: metadata.len(),
                 current: current_inodes.contains(&(metadata.dev(), metadata.ino())),
             });
@@ -98,9 +115,14 @@ pub fn sweep(dirs: &[PathBuf], current: &HashSet<PathBuf>) -> Result<Swept> {
             if c.current || !c.unused || newest.get(&c.kind).is_none_or(|n| c.modified >= *n) {
                 continue;
             }
-            std::fs::remove_file(&c.path).with_context(|| format!("cannot delete {}", c.path.display()))?;
-            swept.files += 1;
-            swept.bytes += c.size;
+            match std::fs::remove_file(&c.path) {
+                Ok(()) => {
+                    swept.files += 1;
+                    swept.bytes += c.size;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot delete {}", c.path.display())),
+            }
         }
     }
     Ok(swept)
@@ -198,7 +220,13 @@ mod tests {
         std::fs::hard_link(&current_old, &uplifted).unwrap();
 
         let current: HashSet<PathBuf> = [uplifted.clone()].into();
-        let swept = sweep(std::slice::from_ref(&dir), &current).unwrap();
+        let swept = sweep(&dir, std::slice::from_ref(&dir), &current).unwrap();
+
+        // While a build holds cargo's lock, nothing goes.
+        let held = std::fs::File::open(dir.join(".cargo-lock")).unwrap();
+        held.lock().unwrap();
+        assert!(sweep(&dir, std::slice::from_ref(&dir), &current).is_err());
+        held.unlock().unwrap();
 
         assert_eq!(swept, Swept { files: 2, bytes: 200 });
         for gone in [&oldest, &old_rlib] {
