@@ -30,8 +30,8 @@ pub struct PeerCounters {
     by_kind: [Option<(Counter, Counter)>; KIND_SLOTS],
 }
 
-/// Slots for every kind's wire byte (kinds are numbered from 1).
-const KIND_SLOTS: usize = ocr_core::wire::MessageKind::ALL.len() + 1;
+/// One slot per message kind, in the order of `MessageKind::ALL`.
+const KIND_SLOTS: usize = ocr_core::wire::MessageKind::ALL.len();
 
 impl PeerCounters {
     /// The counters of `peer` in the `messages` and `bytes` families.
@@ -52,8 +52,8 @@ impl PeerCounters {
     fn counters(&mut self, kind: ocr_core::wire::MessageKind) -> &(Counter, Counter) {
         let labels = MessageLabels { kind: kind.name(), peer: self.peer };
         let (messages, bytes) = (&self.messages, &self.bytes);
-        // Kinds are numbered 1..=ALL.len(), so every kind has a slot.
-        let slot = &mut self.by_kind[usize::from(kind as u8) % KIND_SLOTS];
+        let position = ocr_core::wire::MessageKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        let slot = &mut self.by_kind[position];
         slot.get_or_insert_with(|| (messages.get_or_create(&labels).clone(), bytes.get_or_create(&labels).clone()))
     }
 }
