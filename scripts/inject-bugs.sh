@@ -11,6 +11,7 @@
 #
 #   scripts/inject-bugs.sh            # SEEDS=20 per class, n = 4 and 7
 #   SEEDS=100 scripts/inject-bugs.sh quorum-one-too-small   # only the bugs named
+#   BUILD_ONLY=1 scripts/inject-bugs.sh   # each patch still applies and compiles (CI)
 set -euo pipefail
 
 root=$(git rev-parse --show-toplevel)
@@ -34,6 +35,11 @@ for patch in "${patches[@]}"; do
     name=$(basename "$patch" .patch)
     git -C "$work/tree" checkout --quiet -- .
     git -C "$work/tree" apply "$patch"
+    if [[ ${BUILD_ONLY:-0} == 1 ]]; then
+        CARGO_TARGET_DIR=$target cargo check --quiet --release -p ocr-sim --manifest-path "$work/tree/Cargo.toml"
+        echo "$name: applies to HEAD and compiles"
+        continue
+    fi
     CARGO_TARGET_DIR=$target cargo build --quiet --release -p ocr-sim --manifest-path "$work/tree/Cargo.toml"
     started=$(date +%s)
     if "$target/release/ocr-sim" --seeds "$seeds" --nodes 4,7 --faults all >"$work/$name.out" 2>"$work/$name.err"; then

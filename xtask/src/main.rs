@@ -5,8 +5,8 @@
 //!   components, and copies them to `<target>/plugins/<name>.wasm`
 //!   (fixtures to `<target>/plugins/fixtures/<name>.wasm`);
 //! - `test`: everything CI checks: plugins, every test, 510 simulated
-//!   scenarios over every fault class, clippy, the contracts' Foundry tests
-//!   and artifact check, rustfmt;
+//!   scenarios over every fault class, the planted bugs still compiling,
+//!   clippy, the contracts' Foundry tests and artifact check, rustfmt;
 //! - `python-plugin`: builds the Python plugin `plugins/feed-py` with a
 //!   pinned componentize-py (PyPI) into `<target>/plugins/feed-py.wasm`;
 //! - `plugin-e2e`: the plugin author's path end to end (template, build,
@@ -254,6 +254,17 @@ fn test() -> Result<()> {
         "all",
     ]))?;
     netns_test(&meta, &root)?;
+    // The planted bugs of scripts/inject-bugs.sh must keep applying and
+    // compiling, or that evidence rots unnoticed (running them is longer:
+    // `scripts/inject-bugs.sh`).
+    if root.join(".git").exists() {
+        run(Command::new("bash")
+            .arg(root.join("scripts/inject-bugs.sh"))
+            .env("BUILD_ONLY", "1")
+            .env("CARGO_TARGET_DIR", &target))?;
+    } else {
+        eprintln!("xtask: skipping scripts/inject-bugs.sh (not a git checkout)");
+    }
     // The benchmark scripts: charts from synthetic results of every kind,
     // and the profile categories from synthetic stacks.
     run(Command::new("python3").arg(root.join("scripts/bench/plot.py")).arg("--self-test"))?;
