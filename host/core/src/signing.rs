@@ -146,6 +146,20 @@ pub fn verify_all<P: AsRef<[u8]>>(items: &[SignedPayload<'_, P>]) -> bool {
 mod tests {
     use super::*;
 
+    /// The secret scalar of the Ed25519 key with this seed (RFC 8032
+    /// clamping), and the seed's SHA-512 (its second half is the nonce
+    /// key), for tests that build signatures by hand.
+    pub(super) fn secret_scalar(seed: [u8; 32]) -> (curve25519_dalek::scalar::Scalar, [u8; 64]) {
+        use sha2::Sha512;
+        let expanded: [u8; 64] = Sha512::digest(seed).into();
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&expanded[..32]);
+        secret[0] &= 248;
+        secret[31] &= 127;
+        secret[31] |= 64;
+        (curve25519_dalek::scalar::Scalar::from_bytes_mod_order(secret), expanded)
+    }
+
     #[test]
     fn signatures_verify_only_for_their_payload_and_key() {
         let key = OffchainKey::from_seed([7; 32]);
@@ -207,13 +221,7 @@ mod tests {
         let key = OffchainKey::from_seed(seed);
         let public = key.public_key();
         let message = signed_bytes(b"payload");
-        let expanded = Sha512::digest(seed);
-        let mut secret = [0u8; 32];
-        secret.copy_from_slice(&expanded[..32]);
-        secret[0] &= 248;
-        secret[31] &= 127;
-        secret[31] |= 64;
-        let a = Scalar::from_bytes_mod_order(secret);
+        let (a, expanded) = secret_scalar(seed);
         let wide = |parts: &[&[u8]]| {
             let mut hash = Sha512::new();
             for part in parts {

@@ -363,13 +363,7 @@ mod tests {
         let key = OffchainKey::from_seed(seed);
         let public = key.public_key();
         let message = [5u8; 36];
-        let expanded = Sha512::digest(seed);
-        let mut secret = [0u8; 32];
-        secret.copy_from_slice(&expanded[..32]);
-        secret[0] &= 248;
-        secret[31] &= 127;
-        secret[31] |= 64;
-        let a = Scalar::from_bytes_mod_order(secret);
+        let (a, _) = crate::signing::tests::secret_scalar(seed);
         // y = 0 + p: a point of order 4, not its canonical encoding.
         let mut r_bytes = [0xffu8; 32];
         r_bytes[0] = 0xed;
