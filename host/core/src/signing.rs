@@ -11,9 +11,9 @@
 //! Strict (cofactorless) verification has no batch form that agrees with it
 //! on signatures a faulty signer crafts, and a certificate one oracle accepts
 //! must be one every oracle accepts. Batching a quorum's signatures, with
-//! the oracles' keys precomputed (`signing/batch.rs`), cuts their cost from 35 to
-//! 13 µs a signature here; they are the largest part of an oracle's CPU in
-//! big clusters.
+//! the oracles' keys precomputed (`signing/batch.rs`), cuts their cost from
+//! 35 to 13 µs a signature here; they are the largest part of an oracle's
+//! CPU in big clusters.
 //!
 //! A batch's random coefficients come from a hash of everything in it (the
 //! core has no RNG of its own), so a signer cannot predict the coefficients
@@ -116,8 +116,9 @@ pub type SignedPayload<'a, P = &'a [u8]> = (&'a PublicKey, P, &'a Signature);
 
 /// Whether every signature is its key's signature of its payload: the
 /// verdict [`verify`] would give on each, for about 40 % of the cost once
-/// there are a dozen (`cargo bench -p ocr-core --bench ed25519_batch`). A `false` does not say which failed; a caller that
-/// needs to know verifies them one by one.
+/// there are a dozen (`cargo bench -p ocr-core --bench ed25519_batch`). A
+/// `false` does not say which failed; a caller that needs to know verifies
+/// them one by one.
 pub fn verify_all<P: AsRef<[u8]>>(items: &[SignedPayload<'_, P>]) -> bool {
     if let [(key, payload, signature)] = items {
         return verify(key, payload.as_ref(), signature);
