@@ -37,8 +37,12 @@ pub fn python_plugin(root: &Path, target: &Path) -> Result<PathBuf> {
     let installed =
         Command::new(&tool).arg("--version").output().is_ok_and(|o| o.stdout.trim_ascii() == pinned.as_bytes());
     if !installed {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context("python3 with venv is needed")?;
-        run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", COMPONENTIZE_PY]))?;
+        // `--clear` and `python -m pip`: a venv whose target directory was
+        // moved or copied keeps scripts pointing at the old path, and would
+        // otherwise fail here with a bare "No such file or directory".
+        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))
+            .context("python3 with venv is needed")?;
+        run(Command::new(venv.join("bin/python")).args(["-m", "pip", "install", "--quiet", COMPONENTIZE_PY]))?;
     }
     let out = target.join("plugins/feed-py.wasm");
     std::fs::create_dir_all(target.join("plugins"))?;
