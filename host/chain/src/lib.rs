@@ -31,7 +31,7 @@ pub use bindings::{RevertReason, decode_onchain_config, describe_revert, encode_
 pub use chain::{Chain, ChainLog, Included, RoundData, SetConfigArgs, Transmission, TxOutcome};
 pub use embedded::{DEFAULT_BALANCE, EmbeddedChain, GAS_LIMIT};
 pub use error::ChainError;
-pub use rpc::{RpcChain, RpcOptions};
+pub use rpc::{RpcChain, RpcOptions, http_provider};
 pub use transmit_call::{MAX_SIGNATURES, SignatureProblem, TransmitCall, TransmitCallError};
 
 /// A transaction signer from a 32-byte secp256k1 private key.

@@ -70,8 +70,7 @@ impl RpcChain {
     pub async fn connect(url: &str, options: RpcOptions) -> Result<Self, ChainError> {
         let parsed =
             Url::parse(url).map_err(|e| ChainError::InvalidUrl { url: url.to_owned(), message: e.to_string() })?;
-        install_tls_provider();
-        let provider = RootProvider::new_http(parsed);
+        let provider = http_provider(parsed);
         let chain_id = options.retry("eth_chainId", || async { provider.get_chain_id().await }).await?;
         Ok(Self {
             provider,
@@ -213,9 +212,21 @@ impl RpcChain {
     }
 }
 
+/// An alloy HTTP provider for `url`, safe to build in any process.
+///
 /// reqwest's rustls is built without a crypto provider of its own (see the
-/// `https` feature) and uses the process default: install ring unless the
-/// process (e.g. the node's QUIC stack) already installed one.
+/// `https` feature) and panics when a client is built before the process has
+/// a default one; this installs ring first. Build every provider through here,
+/// not with `RootProvider::new_http`, or whether it works depends on what else
+/// in the process ran first.
+#[allow(clippy::disallowed_methods)] // the one sanctioned call, after the install
+pub fn http_provider(url: Url) -> RootProvider {
+    install_tls_provider();
+    RootProvider::new_http(url)
+}
+
+/// Installs ring as the process's rustls provider unless something else in
+/// the process already installed one (any provider will do).
 fn install_tls_provider() {
     #[cfg(feature = "https")]
     if rustls::crypto::CryptoProvider::get_default().is_none() {

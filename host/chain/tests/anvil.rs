@@ -13,12 +13,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy::providers::{Provider, RootProvider};
+use alloy::providers::Provider;
 use alloy_primitives::{Address, I256, U256};
 use common::{Oracles, median_report};
 use ocr_chain::bindings::ContractError;
 use ocr_chain::{
-    Chain, ChainError, PrivateKeySigner, RpcChain, RpcOptions, TransmitCall, TxOutcome, signer_from_bytes,
+    Chain, ChainError, PrivateKeySigner, RpcChain, RpcOptions, TransmitCall, TxOutcome, http_provider,
+    signer_from_bytes,
 };
 
 /// Anvil's first dev account (from the well-known "test … junk" mnemonic),
@@ -57,7 +58,7 @@ async fn start_anvil(binary: &PathBuf) -> Anvil {
         .spawn()
         .expect("anvil starts");
     let anvil = Anvil { child, url: format!("http://127.0.0.1:{port}") };
-    let provider: RootProvider = RootProvider::new_http(anvil.url.parse().unwrap());
+    let provider = http_provider(anvil.url.parse().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     while provider.get_chain_id().await.is_err() {
         assert!(Instant::now() < deadline, "anvil did not answer on {}", anvil.url);
@@ -67,7 +68,7 @@ async fn start_anvil(binary: &PathBuf) -> Anvil {
 }
 
 async fn fund(url: &str, account: Address) {
-    let provider: RootProvider = RootProvider::new_http(url.parse().unwrap());
+    let provider = http_provider(url.parse().unwrap());
     let wei = U256::from(10u64).pow(U256::from(20u64));
     let () = provider.raw_request("anvil_setBalance".into(), (account, wei)).await.unwrap();
 }
