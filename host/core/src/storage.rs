@@ -23,6 +23,15 @@ pub trait Storage: Send + Sync {
 
     /// Makes the certificate durable before returning.
     fn persist_certificate(&self, digest: &ConfigDigest, certificate: &Certificate) -> Result<(), Self::Error>;
+
+    /// Whether [`Self::persist_certificate`] of `certificate` may wait for
+    /// the device (a flush), so that an async caller should move it off its
+    /// runtime thread. A write that only reaches the operating system takes
+    /// microseconds, less than handing the thread's work to another one.
+    fn certificate_write_waits_for_device(&self, certificate: &Certificate) -> bool {
+        let _ = certificate;
+        true
+    }
 }
 
 /// Storage in memory: for tests and simulations (a crash is dropping it).
@@ -51,5 +60,9 @@ impl Storage for MemoryStorage {
     fn persist_certificate(&self, digest: &ConfigDigest, certificate: &Certificate) -> Result<(), Poisoned> {
         self.state.lock().map_err(|_| Poisoned)?.entry(digest.0).or_default().certificate = Some(certificate.clone());
         Ok(())
+    }
+
+    fn certificate_write_waits_for_device(&self, _: &Certificate) -> bool {
+        false
     }
 }

@@ -305,8 +305,15 @@ impl<S: Storage, T: Transport> Running<S, T> {
                     self.persist(result)?;
                 }
                 Action::PersistCertificate(certificate) => {
-                    let result =
-                        tokio::task::block_in_place(|| self.storage.persist_certificate(&self.digest, &certificate));
+                    let write = || self.storage.persist_certificate(&self.digest, &certificate);
+                    // A flush blocks for the device; handing the runtime
+                    // thread's work to another thread for a write that only
+                    // reaches the page cache cost more than the write.
+                    let result = if self.storage.certificate_write_waits_for_device(&certificate) {
+                        tokio::task::block_in_place(write)
+                    } else {
+                        write()
+                    };
                     self.persist(result)?;
                 }
                 Action::CallPlugin(call) => {

@@ -280,6 +280,11 @@ impl Storage for SledStorage {
             files.write(&bytes, record).map_err(|source| self.certificate_file_error(source))
         })
     }
+
+    /// Only a lock under machine durability is flushed to the device.
+    fn certificate_write_waits_for_device(&self, certificate: &Certificate) -> bool {
+        matches!(certificate, Certificate::Prepare(_)) && self.durability == Durability::Machine
+    }
 }
 
 #[cfg(test)]
@@ -423,5 +428,29 @@ mod tests {
         storage.put(&storage.tree(&digest).unwrap(), CERTIFICATE, vec![0xff, 1, 2], true).unwrap();
         let error = storage.load(&digest).unwrap_err().to_string();
         assert!(error.contains("certificate") && error.contains("unreadable"), "{error}");
+    }
+
+    #[test]
+    fn only_a_lock_under_machine_durability_waits_for_the_device() {
+        let lock = Certificate::Prepare(CertifiedPrepare {
+            epoch: 1,
+            seq_nr: 1,
+            inputs_digest: [4; 32],
+            outcome: b"o".to_vec(),
+            signatures: vec![(0, [1; 64])],
+        });
+        let commit = Certificate::Commit(CertifiedCommit {
+            epoch: 1,
+            seq_nr: 1,
+            outcome: b"o".to_vec(),
+            signatures: vec![(0, [1; 64])],
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let machine = SledStorage::open_with(&dir.path().join("machine"), Durability::Machine).unwrap();
+        let process = SledStorage::open_with(&dir.path().join("process"), Durability::Process).unwrap();
+        assert!(machine.certificate_write_waits_for_device(&lock));
+        assert!(!machine.certificate_write_waits_for_device(&commit));
+        assert!(!process.certificate_write_waits_for_device(&lock));
+        assert!(!process.certificate_write_waits_for_device(&commit));
     }
 }
