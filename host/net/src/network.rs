@@ -571,10 +571,13 @@ async fn write_loop(inner: Arc<Inner>, peer: Arc<Peer>, digest: [u8; 32], to: u8
             inner.metrics.drop(kind.name(), to, "send_failed");
             continue;
         };
-        match tokio::time::timeout(IO_DEADLINE, send.write_all(&frame)).await {
+        // The frame is handed over as it is, not copied: a broadcast's one
+        // frame is shared by every peer's stream until each has sent it.
+        let len = frame.len();
+        match tokio::time::timeout(IO_DEADLINE, send.write_chunk(frame)).await {
             Ok(Ok(())) => {
                 counters.message(kind);
-                counters.bytes(kind, frame.len());
+                counters.bytes(kind, len);
             }
             _ => {
                 inner.metrics.drop(kind.name(), to, "send_failed");
@@ -651,10 +654,9 @@ async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connect
                 return violation(&inner, &peer, &connection, &error);
             }
         };
-        let mut body = vec![0u8; len];
-        if recv.read_exact(&mut body).await.is_err() {
+        let Some(body) = read_body(&mut recv, len).await else {
             return;
-        }
+        };
         counters.bytes(kind, FRAME_HEADER_LEN + len);
         let admitted = match instance.limiters.lock() {
             Ok(mut limiters) => limiters
@@ -680,4 +682,26 @@ async fn read_stream(inner: Arc<Inner>, peer: PeerId, connection: quinn::Connect
             inner.metrics.drop(dropped.kind(), dropped_from, "inbound_queue_full");
         }
     }
+}
+
+/// The next `len` bytes of `recv`, or `None` if the stream ends first. A
+/// frame that arrived whole (the usual case: one message, one packet) is
+/// the received buffer itself, neither copied nor zero-filled first; `len`
+/// is already checked against the kind's size limit, so at most that much
+/// is ever gathered.
+async fn read_body(recv: &mut quinn::RecvStream, len: usize) -> Option<Bytes> {
+    if len == 0 {
+        return Some(Bytes::new());
+    }
+    let first = recv.read_chunk(len, true).await.ok()??.bytes;
+    if first.len() == len {
+        return Some(first);
+    }
+    let mut body = bytes::BytesMut::with_capacity(len);
+    body.extend_from_slice(&first);
+    while body.len() < len {
+        let chunk = recv.read_chunk(len - body.len(), true).await.ok()??;
+        body.extend_from_slice(&chunk.bytes);
+    }
+    Some(body.freeze())
 }

@@ -175,6 +175,46 @@ fn dropped(metrics: &NetMetrics, reason: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_split_across_packets_and_larger_than_one_arrive_whole() {
+    let addresses = [free_port(), free_port(), free_port()];
+    let a = node(0, &addresses, generous());
+    let connection = raw_peer(&addresses, a.network.peer_id()).await;
+    let mut stream = open(&connection).await;
+
+    // One frame written a few bytes at a time, each piece its own packet:
+    // the body is gathered from several chunks.
+    let query: Vec<u8> = (0..100).collect();
+    let start = Message::RoundStart { epoch: 3, seq_nr: 4, query, signature: [9; 64] };
+    let framed = frame::frame(MessageKind::RoundStart, &wire::encode(&start));
+    for piece in framed.chunks(7) {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(receive(&a.inbound).await, (1, start));
+
+    // Frames written together beyond what one packet carries (quinn's
+    // largest is 1452 bytes): at least one of them straddles two packets.
+    let outcome: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
+    let commit = |seq_nr| {
+        let signatures = vec![(0, [1; 64]), (2, [2; 64])];
+        Message::CertifiedCommit(ocr_core::certificate::CertifiedCommit {
+            epoch: 1,
+            seq_nr,
+            outcome: outcome.clone(),
+            signatures,
+        })
+    };
+    let messages = [commit(2), commit(3), Message::NewEpochWish { epoch: 5 }];
+    let together: Vec<u8> = messages.iter().flat_map(|m| frame::frame(MessageKind::of(m), &wire::encode(m))).collect();
+    assert!(together.len() > 1452, "{} bytes", together.len());
+    stream.write_all(&together).await.unwrap();
+    for message in messages {
+        assert_eq!(receive(&a.inbound).await, (1, message));
+    }
+    assert!(connection.close_reason().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn framing_violations_close_the_connection_and_are_counted() {
     let addresses = [free_port(), free_port(), free_port()];
     let a = node(0, &addresses, generous());
