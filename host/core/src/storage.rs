@@ -28,8 +28,8 @@ pub trait Storage: Send + Sync {
     /// the device (a flush), so that an async caller should move it off its
     /// runtime thread. A write that only reaches the operating system takes
     /// microseconds, less than handing the thread's work to another one.
-    fn certificate_write_waits_for_device(&self, certificate: &Certificate) -> bool {
-        let _ = certificate;
+    fn certificate_write_waits_for_device(&self, digest: &ConfigDigest, certificate: &Certificate) -> bool {
+        let _ = (digest, certificate);
         true
     }
 }
@@ -62,7 +62,7 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn certificate_write_waits_for_device(&self, _: &Certificate) -> bool {
+    fn certificate_write_waits_for_device(&self, _: &ConfigDigest, _: &Certificate) -> bool {
         false
     }
 }

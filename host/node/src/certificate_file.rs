@@ -76,6 +76,12 @@ impl CertificateFiles {
     /// whatever is read are on stable storage before anything is written
     /// over the other file (a crash right after creating them may have
     /// left their names unsynced).
+    ///
+    /// The newest record found is treated as the lock even when it was
+    /// written [`Record::Volatile`]: the next write goes to the other file.
+    /// That is sound only because of the `sync_data` of both files below,
+    /// which makes the record read stable before anything overwrites the
+    /// older one; it is not a read-only nicety.
     pub fn open(dir: &Path, name: &str) -> io::Result<(Self, Loaded)> {
         std::fs::create_dir_all(dir)?;
         let open = |suffix: &str| -> io::Result<File> {

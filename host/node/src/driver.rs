@@ -309,7 +309,7 @@ impl<S: Storage, T: Transport> Running<S, T> {
                     // A flush blocks for the device; handing the runtime
                     // thread's work to another thread for a write that only
                     // reaches the page cache cost more than the write.
-                    let result = if self.storage.certificate_write_waits_for_device(&certificate) {
+                    let result = if self.storage.certificate_write_waits_for_device(&self.digest, &certificate) {
                         tokio::task::block_in_place(write)
                     } else {
                         write()

@@ -281,9 +281,12 @@ impl Storage for SledStorage {
         })
     }
 
-    /// Only a lock under machine durability is flushed to the device.
-    fn certificate_write_waits_for_device(&self, certificate: &Certificate) -> bool {
-        matches!(certificate, Certificate::Prepare(_)) && self.durability == Durability::Machine
+    /// A lock under machine durability is flushed to the device; so is
+    /// anything written to an instance whose files are not open, since
+    /// opening them syncs them and their directories.
+    fn certificate_write_waits_for_device(&self, digest: &ConfigDigest, certificate: &Certificate) -> bool {
+        let lock = matches!(certificate, Certificate::Prepare(_)) && self.durability == Durability::Machine;
+        lock || !self.certificates.lock().unwrap_or_else(PoisonError::into_inner).contains_key(digest)
     }
 }
 
@@ -448,9 +451,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let machine = SledStorage::open_with(&dir.path().join("machine"), Durability::Machine).unwrap();
         let process = SledStorage::open_with(&dir.path().join("process"), Durability::Process).unwrap();
-        assert!(machine.certificate_write_waits_for_device(&lock));
-        assert!(!machine.certificate_write_waits_for_device(&commit));
-        assert!(!process.certificate_write_waits_for_device(&lock));
-        assert!(!process.certificate_write_waits_for_device(&commit));
+        let digest = ConfigDigest([7; 32]);
+        // Files not open yet: opening them syncs, whatever is written.
+        assert!(process.certificate_write_waits_for_device(&digest, &commit));
+        for storage in [&machine, &process] {
+            storage.load(&digest).unwrap();
+        }
+        assert!(machine.certificate_write_waits_for_device(&digest, &lock));
+        assert!(!machine.certificate_write_waits_for_device(&digest, &commit));
+        assert!(!process.certificate_write_waits_for_device(&digest, &lock));
+        assert!(!process.certificate_write_waits_for_device(&digest, &commit));
     }
 }
