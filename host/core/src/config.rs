@@ -129,6 +129,17 @@ pub enum ConfigError {
         /// That parameter's value.
         bound: Duration,
     },
+    /// An offchain public key that is no curve point, or one of small
+    /// order, for which anyone can make signatures that verify.
+    #[error(
+        "oracles[{oracle}].offchain_public_key: {key} is not a usable Ed25519 key (not a curve point, or of small order)"
+    )]
+    UnusableOffchainKey {
+        /// The oracle's index.
+        oracle: usize,
+        /// The key, hex.
+        key: String,
+    },
     /// RMax is zero.
     #[error("r_max: must be at least 1")]
     ZeroRMax,
@@ -201,6 +212,11 @@ impl PublicConfig {
             return Err(ConfigError::FaultTolerance { f: self.f, n });
         }
         no_duplicates("offchain public key", self.oracles.iter().map(|o| &o.offchain_public_key[..]))?;
+        if let Some((oracle, o)) =
+            self.oracles.iter().enumerate().find(|(_, o)| !crate::signing::is_usable_public_key(&o.offchain_public_key))
+        {
+            return Err(ConfigError::UnusableOffchainKey { oracle, key: hex(&o.offchain_public_key) });
+        }
         no_duplicates("onchain signer", self.oracles.iter().map(|o| &o.onchain_signer[..]))?;
         no_duplicates("peer id", self.oracles.iter().map(|o| &o.peer_id[..]))?;
         no_duplicates("transmit account", self.oracles.iter().map(|o| &o.transmit_account[..]))?;
@@ -251,7 +267,7 @@ pub(crate) mod tests {
 
     pub(crate) fn identity(i: u8) -> OracleIdentity {
         OracleIdentity {
-            offchain_public_key: [i; 32],
+            offchain_public_key: crate::signing::OffchainKey::from_seed([i; 32]).public_key(),
             onchain_signer: [i; 20],
             peer_id: [i.wrapping_add(100); 32],
             transmit_account: [i.wrapping_add(200); 20],
@@ -303,7 +319,18 @@ pub(crate) mod tests {
         assert!(error(|c| c.oracles.clear()).starts_with("oracles:"));
         assert!(error(|c| c.oracles = (0..32).map(identity).collect()).contains("32 oracles"));
         assert!(error(|c| c.f = 2).starts_with("f:"));
-        assert!(error(|c| c.oracles[1].offchain_public_key = [0; 32]).contains("offchain public key"));
+        assert!(
+            error(|c| c.oracles[1].offchain_public_key = c.oracles[0].offchain_public_key)
+                .contains("offchain public key")
+        );
+        // The identity point (y = 1), of small order: anyone could sign for it.
+        let mut identity_point = [0; 32];
+        identity_point[0] = 1;
+        for unusable in [identity_point, [0x02; 32]] {
+            assert!(
+                error(|c| c.oracles[2].offchain_public_key = unusable).starts_with("oracles[2].offchain_public_key: ")
+            );
+        }
         assert!(error(|c| c.oracles[1].onchain_signer = [0; 20]).contains("onchain signer"));
         assert!(error(|c| c.oracles[1].peer_id = [100; 32]).contains("peer id"));
         assert!(error(|c| c.oracles[1].transmit_account = [200; 20]).contains("transmit account"));

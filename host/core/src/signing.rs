@@ -7,7 +7,10 @@
 //! Verification follows ZIP-215 (ed25519-zebra): the cofactored equation,
 //! canonical s, any point encoding that decodes. Those rules were written for
 //! consensus: a signature is valid or invalid everywhere, and checking many
-//! at once ([`verify_all`]) gives exactly the verdict checking each would.
+//! at once ([`verify_all`]) gives the verdict checking each would (a batch
+//! holding an invalid signature passes with probability about 2^-128).
+//! Those rules let anyone sign for a small-order key, so a config naming
+//! one is refused ([`is_usable_public_key`]).
 //! Strict (cofactorless) verification has no batch form that agrees with it
 //! on signatures a faulty signer crafts, and a certificate one oracle accepts
 //! must be one every oracle accepts. Batching a quorum's signatures, with
@@ -60,6 +63,14 @@ fn decompressed(public_key: &PublicKey) -> Option<VerificationKey> {
         keys.insert(*public_key, key);
         key
     })
+}
+
+/// Whether `public_key` can stand for an oracle: a curve point of more
+/// than small order. Under ZIP-215 anyone can sign for a small-order key
+/// (R the identity, s = 0 passes the cofactored equation for any message),
+/// so a config naming one would give that oracle's vote to everybody.
+pub fn is_usable_public_key(public_key: &PublicKey) -> bool {
+    curve25519_dalek::edwards::CompressedEdwardsY(*public_key).decompress().is_some_and(|point| !point.is_small_order())
 }
 
 /// The bytes actually signed for a payload.
