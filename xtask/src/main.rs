@@ -12,8 +12,8 @@
 //! - `plugin-e2e`: the plugin author's path end to end (template, build,
 //!   test kit, the Python plugin, a live cluster), see `plugin_e2e.rs`;
 //! - `demo`: the median feed demo;
-//! - `bench [--quick]`: the benchmark command set, JSON lines and charts
-//!   (see `bench.rs`); `bench-plot` redraws the charts;
+//! - `bench [--quick] [--binary PATH]`: the benchmark command set, JSON
+//!   lines and charts (see `bench.rs`); `bench-plot` redraws the charts;
 //! - `soak [--minutes M] [--nodes N] [--binary PATH]`: node processes for M
 //!   minutes, their memory sampled, a JSON line at the end (see `soak.rs`).
 
@@ -47,7 +47,12 @@ fn main() -> Result<()> {
         }
         "demo" => demo(rest),
         "bench" => {
-            let binary = node_binary()?;
+            // `--binary` measures a given build (the release one, say)
+            // instead of building the profiling profile first.
+            let binary = match binary_flag(rest)? {
+                Some(binary) => binary,
+                None => node_binary()?,
+            };
             let (root, target) = workspace_dirs()?;
             bench::bench(&binary, &root, &bench::BenchPaths::under(&target), rest.iter().any(|a| a == "--quick"))
         }
@@ -64,8 +69,8 @@ fn main() -> Result<()> {
             };
             // `--binary` runs a copy, so that rebuilding meanwhile leaves
             // the soak alone.
-            let binary = match rest.iter().position(|a| a == "--binary") {
-                Some(i) => PathBuf::from(rest.get(i + 1).context("--binary needs a path")?),
+            let binary = match binary_flag(rest)? {
+                Some(binary) => binary,
                 None => node_binary()?,
             };
             let line = soak::soak(&binary, &options)?;
@@ -76,10 +81,18 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]|bench [--quick]|bench-plot|soak [--minutes M] [--nodes N]>"
+                "usage: cargo xtask <plugins|test|python-plugin|plugin-e2e|demo [demo args]|bench [--quick] [--binary PATH]|bench-plot|soak [--minutes M] [--nodes N]>"
             );
             if command == "help" { Ok(()) } else { bail!("unknown command {command:?}") }
         }
+    }
+}
+
+/// The `ocr-node` binary given with `--binary PATH`, if any.
+fn binary_flag(args: &[String]) -> Result<Option<PathBuf>> {
+    match args.iter().position(|a| a == "--binary") {
+        None => Ok(None),
+        Some(i) => Ok(Some(PathBuf::from(args.get(i + 1).context("--binary needs a path")?))),
     }
 }
 
