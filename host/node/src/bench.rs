@@ -110,6 +110,10 @@ pub struct BenchReport {
     pub cpu_ms_per_node_round: f64,
     /// Peak resident memory of the whole process (all nodes).
     pub peak_rss_mb: f64,
+    /// One Ed25519 verification on this host, alone, in microseconds
+    /// (the median of a few hundred, taken before the nodes start): hosts
+    /// differ, and this says how fast the one that made this line was.
+    pub host_ed25519_verify_us: f64,
     /// How the nodes ran.
     pub mode: &'static str,
     /// How durable each persist was.
@@ -145,6 +149,26 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// The median time of one Ed25519 verification on this thread, in
+/// microseconds: a figure of the host, comparable between runs on
+/// different machines.
+fn ed25519_verify_us() -> f64 {
+    let key = ocr_core::signing::OffchainKey::from_seed([7; 32]);
+    let (public, payload) = (key.public_key(), b"host calibration".as_slice());
+    let signature = key.sign(payload);
+    let mut times: Vec<f64> = (0..301)
+        .map(|_| {
+            let started = Instant::now();
+            let valid = ocr_core::signing::verify(&public, std::hint::black_box(payload), &signature);
+            let elapsed = started.elapsed().as_secs_f64() * 1e6;
+            debug_assert!(valid);
+            elapsed
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    percentile(&times, 0.5)
+}
+
 /// The median plugin's native build, for `--native`.
 fn native_median() -> NativePluginFactory {
     Arc::new(|config, sources| {
@@ -176,6 +200,7 @@ async fn start_relays(
 
 /// Runs the benchmark in `dir` (which it fills with the network).
 pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
+    let host_ed25519_verify_us = ed25519_verify_us();
     let layout = network_init::init(&InitOptions {
         nodes: options.nodes,
         out: dir.to_path_buf(),
@@ -318,6 +343,7 @@ pub async fn run(options: &BenchOptions, dir: &Path) -> Result<BenchReport> {
         cpu_seconds: cpu,
         cpu_ms_per_node_round: if outcomes == 0 { 0.0 } else { cpu * 1000.0 / outcomes as f64 / n as f64 },
         peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
+        host_ed25519_verify_us,
         mode: "one process, one tokio runtime, N nodes over QUIC on loopback",
         durability: match options.durability {
             Durability::Machine => "machine (fdatasync per lock and pacemaker write)",

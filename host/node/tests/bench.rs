@@ -40,6 +40,7 @@ async fn every_node_commits_with_the_wasm_plugin_and_with_its_native_build() {
         // may still be in flight when the window closes.
         assert!(report.attested_reports * 2 >= report.outcomes, "every round reports: {report:?}");
         assert!(report.cpu_ms_per_node_round > 0.0);
+        assert!(report.host_ed25519_verify_us > 0.0 && report.host_ed25519_verify_us < 10_000.0);
         assert_eq!(report.round_interval_over_lower_bound, None);
     }
 }
