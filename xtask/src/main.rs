@@ -47,12 +47,7 @@ fn main() -> Result<()> {
         }
         "demo" => demo(rest),
         "bench" => {
-            // `--binary` measures a given build (the release one, say)
-            // instead of building the profiling profile first.
-            let binary = match binary_flag(rest)? {
-                Some(binary) => binary,
-                None => node_binary()?,
-            };
+            let binary = chosen_node_binary(rest)?;
             let (root, target) = workspace_dirs()?;
             bench::bench(&binary, &root, &bench::BenchPaths::under(&target), rest.iter().any(|a| a == "--quick"))
         }
@@ -69,10 +64,7 @@ fn main() -> Result<()> {
             };
             // `--binary` runs a copy, so that rebuilding meanwhile leaves
             // the soak alone.
-            let binary = match binary_flag(rest)? {
-                Some(binary) => binary,
-                None => node_binary()?,
-            };
+            let binary = chosen_node_binary(rest)?;
             let line = soak::soak(&binary, &options)?;
             let (_, target) = workspace_dirs()?;
             bench::append(&bench::BenchPaths::under(&target).results, &line)?;
@@ -88,11 +80,13 @@ fn main() -> Result<()> {
     }
 }
 
-/// The `ocr-node` binary given with `--binary PATH`, if any.
-fn binary_flag(args: &[String]) -> Result<Option<PathBuf>> {
+/// The `ocr-node` binary given with `--binary PATH` (a given build, the
+/// release one say, measured as it is), or else the profiling build, built
+/// now.
+fn chosen_node_binary(args: &[String]) -> Result<PathBuf> {
     match args.iter().position(|a| a == "--binary") {
-        None => Ok(None),
-        Some(i) => Ok(Some(PathBuf::from(args.get(i + 1).context("--binary needs a path")?))),
+        Some(i) => Ok(PathBuf::from(args.get(i + 1).context("--binary needs a path")?)),
+        None => node_binary(),
     }
 }
 

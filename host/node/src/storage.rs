@@ -434,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_lock_under_machine_durability_waits_for_the_device() {
+    fn a_machine_durable_lock_or_a_write_that_opens_the_files_waits_for_the_device() {
         let lock = Certificate::Prepare(CertifiedPrepare {
             epoch: 1,
             seq_nr: 1,
