@@ -4,8 +4,8 @@
     scripts/bench/plot.py RESULTS.jsonl OUT_DIR    # writes OUT_DIR/*.svg
     scripts/bench/plot.py --self-test
 
-Reads the "cluster", "cpu_profile", "soak" and "chain" lines written by the
-benchmarks; other lines are skipped with a warning on stderr. The results file
+Reads the "cluster", "cpu_profile", "soak", "chain" and "message_cost" lines
+written by the benchmarks; other lines are skipped with a warning on stderr. The results file
 is appended to on every run, so when several lines describe the same
 measurement (same bench and key fields) the last one wins. Prints the path of
 each chart written and "skipped <name>: no data" for charts without data;
@@ -36,6 +36,7 @@ KEYS = {
     "cpu_profile": ("nodes",),
     "soak": (),
     "chain": ("backend", "nodes"),
+    "message_cost": ("case", "pairs"),
 }
 BACKEND_NAMES = {"embedded": "embedded EVM", "rpc": "anvil (JSON-RPC)"}
 
@@ -330,6 +331,18 @@ def chain_chart(results):
         notes=[None if p is None else f"p50 {num(p)} ms" for p in map(field("latency_ms", "p50"), rows)], log=log)
 
 
+def message_cost_chart(results):
+    rows = results["message_cost"]
+    pairs = sorted({p for _, p in rows})
+    cases = [(c, name) for c, name in (("quinn", "bare quinn"), ("network", "node transport"))
+             if any(case == c for case, _ in rows)]
+    return bar_chart(
+        "CPU per consensus message on loopback QUIC", "90-byte messages, one per packet; both ends together",
+        "pairs of endpoints ping-ponging at once", "CPU (µs per message)",
+        [f"{p} pair" + ("s" if p > 1 else "") for p in pairs],
+        [(name, [rows.get((c, p), {}).get("cpu_us_per_message") for p in pairs]) for c, name in cases])
+
+
 def profile_charts(results):
     charts = {}
     for (nodes,), record in sorted(results["cpu_profile"].items()):
@@ -356,7 +369,7 @@ SINGLE_CHARTS = [
                                       [("CPU ms", field("cpu_ms_per_node_round"))],
                                       [(3, "target n=31: 3 ms", REFERENCE)])),
     ("link_delay", link_delay_chart), ("wasm_vs_native", wasm_vs_native_chart),
-    ("soak_rss", soak_chart), ("chain", chain_chart),
+    ("soak_rss", soak_chart), ("chain", chain_chart), ("message_cost", message_cost_chart),
 ]
 
 
@@ -413,17 +426,21 @@ def self_test():
          "samples": [[s, [40 + 8 * min(s, 720) / 720 + i for i in range(4)]] for s in range(15, 3721, 15)]},
         {"bench": "chain", "backend": "embedded", "nodes": 4, "reports_per_sec": 2903.7, "latency_ms": {"p50": 0.34}},
         {"bench": "chain", "backend": "rpc", "nodes": 4, "reports_per_sec": 35.2, "latency_ms": {"p50": 28.1}}]
+    lines += [{"bench": "message_cost", "case": case, "pairs": pairs, "cpu_us_per_message": cost}
+              for case, pairs, cost in (("quinn", 1, 11.7), ("network", 1, 35.5), ("quinn", 8, 10.9),
+                                        ("network", 8, 14.1))]
     expected = sorted(f"{name}.svg" for name, _ in SINGLE_CHARTS) + ["profile_n4.svg"]
     with tempfile.TemporaryDirectory() as tmp:
         def write(name, text):
             with open(os.path.join(tmp, name), "w", encoding="utf-8") as out:
                 out.write(text)
             return out.name
+        chain_only = next(line for line in lines if line["bench"] == "chain")
         full = write("results.jsonl", "\n".join(map(json.dumps, lines)) + '\n\nnot json\n[1]\n{"no_bench": 1}\n')
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             codes = [main([full, os.path.join(tmp, "a")]), main([full, os.path.join(tmp, "b")]),
-                     main([write("chain.jsonl", json.dumps(lines[-1])), os.path.join(tmp, "c")]),
+                     main([write("chain.jsonl", json.dumps(chain_only)), os.path.join(tmp, "c")]),
                      main([os.path.join(tmp, "missing.jsonl"), tmp]), main([write("junk.jsonl", "junk\n"), tmp])]
         assert codes == [0, 0, 0, 1, 1], codes
         assert stderr.getvalue().count("not a JSON object") == 7, stderr.getvalue()
@@ -438,6 +455,7 @@ def self_test():
         assert "62-minute" in text("soak_rss.svg"), "the later soak line must win"
         assert "×1.05" in text("link_delay.svg") and "(log scale)" in text("chain.svg")
         assert "1.41 ms per node per round" in text("profile_n4.svg")
+        assert "35.5" in text("message_cost.svg") and "node transport" in text("message_cost.svg")
     print(f"self-test passed: {len(expected)} charts written, valid XML, byte-identical across runs, last line wins")
     return 0
 

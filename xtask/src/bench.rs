@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: the benchmark command set, as users run the system.
-//! Each step is an `ocr-node` command that ends with one JSON line; every
+//! Each step is an `ocr-node` command (or, for the transport's unit cost, a
+//! cargo bench) that ends with one JSON line; every
 //! line is printed and appended to `<target>/bench/results.jsonl`, and at the
 //! end `scripts/bench/plot.py` turns that file into the SVG charts of
 //! `docs/performance.md` (written to `<target>/bench/charts`).
@@ -13,7 +14,10 @@
 //!    bench`, categorized by `scripts/bench/profile-breakdown.py` (skipped
 //!    with a note when perf is missing);
 //! 5. the chain path: `ocr-node bench-chain` on the embedded EVM, and on
-//!    anvil when the contracts' toolchain has installed it.
+//!    anvil when the contracts' toolchain has installed it;
+//! 6. the CPU of one consensus message on loopback QUIC, bare quinn and the
+//!    node's transport, with one and eight pairs of endpoints:
+//!    `cargo bench -p ocr-net --bench message_cost`.
 //!
 //! Memory over an hour is `cargo xtask soak` (its line goes to the same
 //! file). `--quick` runs every step briefly, for a smoke test.
@@ -170,6 +174,14 @@ pub fn bench(node: &Path, root: &Path, paths: &BenchPaths, quick: bool) -> Resul
     for n in sizes {
         cluster(&["--nodes", &n.to_string()], seconds)?;
         cluster(&["--nodes", &n.to_string(), "--native"], seconds)?;
+    }
+    // The unit the clusters' transport cost is made of: one message, both
+    // ends, through bare quinn and through the node's transport.
+    for pairs in if quick { &["8"][..] } else { &["1", "8"] } {
+        for case in ["quinn", "network"] {
+            let bench = ["bench", "--quiet", "-p", "ocr-net", "--bench", "message_cost", "--", "--bench"];
+            record(crate::cargo().args(bench).env("PAIRS", pairs).env("CASES", case), results)?;
+        }
     }
     for delay in ["5", "50"] {
         cluster(&["--nodes", "4", "--link-delay-ms", delay], if quick { 5 } else { 30 })?;
