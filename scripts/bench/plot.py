@@ -5,11 +5,11 @@
     scripts/bench/plot.py --self-test
 
 Reads the "cluster", "cpu_profile", "soak", "chain" and "message_cost" lines
-written by the benchmarks; other lines are skipped with a warning on stderr. The results file
-is appended to on every run, so when several lines describe the same
-measurement (same bench and key fields) the last one wins. Prints the path of
-each chart written and "skipped <name>: no data" for charts without data;
-exits non-zero if the file is missing or holds no usable line.
+written by the benchmarks; other lines are skipped with a warning on stderr.
+The results file is appended to on every run, so when several lines describe
+the same measurement (same bench and key fields) the last one wins. Prints the
+path of each chart written and "skipped <name>: no data" for charts without
+data; exits non-zero if the file is missing or holds no usable line.
 
 Uses only the standard library, so it runs wherever the benchmarks do. The
 output is deterministic: the same input gives byte-identical SVG files, which
@@ -337,7 +337,7 @@ def message_cost_chart(results):
     cases = [(c, name) for c, name in (("quinn", "bare quinn"), ("network", "node transport"))
              if any(case == c for case, _ in rows)]
     return bar_chart(
-        "CPU per consensus message on loopback QUIC", "90-byte messages, one per packet; both ends together",
+        "CPU per consensus message on loopback QUIC", "one prepare-sized frame per packet; both ends together",
         "pairs of endpoints ping-ponging at once", "CPU (µs per message)",
         [f"{p} pair" + ("s" if p > 1 else "") for p in pairs],
         [(name, [rows.get((c, p), {}).get("cpu_us_per_message") for p in pairs]) for c, name in cases])
@@ -427,8 +427,8 @@ def self_test():
         {"bench": "chain", "backend": "embedded", "nodes": 4, "reports_per_sec": 2903.7, "latency_ms": {"p50": 0.34}},
         {"bench": "chain", "backend": "rpc", "nodes": 4, "reports_per_sec": 35.2, "latency_ms": {"p50": 28.1}}]
     lines += [{"bench": "message_cost", "case": case, "pairs": pairs, "cpu_us_per_message": cost}
-              for case, pairs, cost in (("quinn", 1, 11.7), ("network", 1, 35.5), ("quinn", 8, 10.9),
-                                        ("network", 8, 14.1))]
+              for case, pairs, cost in (("network", 1, 99.9), ("quinn", 1, 11.7), ("network", 1, 35.5),
+                                        ("quinn", 8, 10.9), ("network", 8, 14.1))]
     expected = sorted(f"{name}.svg" for name, _ in SINGLE_CHARTS) + ["profile_n4.svg"]
     with tempfile.TemporaryDirectory() as tmp:
         def write(name, text):
@@ -455,7 +455,8 @@ def self_test():
         assert "62-minute" in text("soak_rss.svg"), "the later soak line must win"
         assert "×1.05" in text("link_delay.svg") and "(log scale)" in text("chain.svg")
         assert "1.41 ms per node per round" in text("profile_n4.svg")
-        assert "35.5" in text("message_cost.svg") and "node transport" in text("message_cost.svg")
+        assert "35.5" in text("message_cost.svg") and "99.9" not in text("message_cost.svg"), "the later line must win"
+        assert "node transport" in text("message_cost.svg")
     print(f"self-test passed: {len(expected)} charts written, valid XML, byte-identical across runs, last line wins")
     return 0
 

@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: the benchmark command set, as users run the system.
 //! Each step is an `ocr-node` command (or, for the transport's unit cost, a
-//! cargo bench) that ends with one JSON line; every
-//! line is printed and appended to `<target>/bench/results.jsonl`, and at the
-//! end `scripts/bench/plot.py` turns that file into the SVG charts of
+//! cargo bench) that ends with one JSON line; every line is printed and
+//! appended to `<target>/bench/results.jsonl`, and at the end
+//! `scripts/bench/plot.py` turns that file into the SVG charts of
 //! `docs/performance.md` (written to `<target>/bench/charts`).
 //!
 //! 1. throughput and commit latency for n = 4, 7, 10, 16, 31 (loopback QUIC,
@@ -177,10 +177,17 @@ pub fn bench(node: &Path, root: &Path, paths: &BenchPaths, quick: bool) -> Resul
     }
     // The unit the clusters' transport cost is made of: one message, both
     // ends, through bare quinn and through the node's transport.
+    let window_ms = if quick { "500" } else { "4000" };
     for pairs in if quick { &["8"][..] } else { &["1", "8"] } {
         for case in ["quinn", "network"] {
-            let bench = ["bench", "--quiet", "-p", "ocr-net", "--bench", "message_cost", "--", "--bench"];
-            record(crate::cargo().args(bench).env("PAIRS", pairs).env("CASES", case), results)?;
+            record(
+                crate::cargo()
+                    .args(["bench", "--quiet", "-p", "ocr-net", "--bench", "message_cost"])
+                    .env("MESSAGE_COST_PAIRS", pairs)
+                    .env("MESSAGE_COST_CASES", case)
+                    .env("MESSAGE_COST_WINDOW_MS", window_ms),
+                results,
+            )?;
         }
     }
     for delay in ["5", "50"] {

@@ -2,35 +2,52 @@
 //! The CPU one consensus-sized message costs on loopback QUIC, both ends
 //! together, measured two ways:
 //!
-//! - `quinn`: bare quinn with this crate's TLS configs, one stream each
-//!   way, 90-byte frames: the floor no code of ours can go below;
-//! - `network`: the node's own transport (`Network`, framing, queues, rate
+//! - `quinn`: bare quinn with this crate's TLS and transport configs, one
+//!   stream each way: the floor no code of ours can go below;
+//! - `network`: the node's own transport (`Network`: framing, queues, rate
 //!   limits, decoding), sending `Prepare` messages.
 //!
+//! Both send the same number of bytes per message: one `Prepare` frame.
 //! Pairs of endpoints ping-pong one message at a time, so every message is
 //! a packet of its own, as consensus messages are; with several pairs at
-//! once both cores are busy, as in the n = 31 cluster. The figure is process
-//! CPU (user + system, /proc/self/stat) over messages delivered. It explains
-//! the cluster's CPU per node per round: a node at n = 31 sends and
-//! receives about 93 messages a round (`docs/performance.md`).
+//! once both cores are busy, as in the n = 31 cluster, and with many pairs
+//! the endpoints' state no longer stays in cache, as with 31 nodes. The
+//! figure is process CPU (user + system, /proc/self/stat, Linux) over the
+//! messages delivered in the same window, which opens once every pair has
+//! made its first round trip (handshakes are not measured).
 //!
 //! `cargo bench -p ocr-net --bench message_cost` prints one JSON line per
-//! case and pair count (`PAIRS=1,8,64` by default, at most 127;
-//! `CASES=quinn,network`). `cargo test` runs it as a smoke test: one pair,
-//! briefly, failing if no message made the round trip.
+//! case and pair count. `MESSAGE_COST_PAIRS` (default `1,8,64`, each
+//! 1–127), `MESSAGE_COST_CASES` (default `quinn,network`) and
+//! `MESSAGE_COST_WINDOW_MS` (default 4000) choose what runs. `cargo test
+//! --all-targets` runs it as a smoke test: one pair, briefly, failing (not
+//! hanging) if no message makes the round trip.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ocr_core::messages::{Message, MessageLimits};
-use ocr_core::wire::RateLimits;
+use ocr_core::wire::{self, RateLimits};
+use ocr_net::frame::FRAME_HEADER_LEN;
 use ocr_net::identity::{self, AllowedPeers, LocalIdentity};
 use ocr_net::{InstanceSender, NetMetrics, Network, NetworkConfig, PeerId, Transport};
 
-const FRAME: usize = 90;
 const DIGEST: [u8; 32] = [0x42; 32];
+/// How long every pair gets to connect and make its first round trip.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a pair may wait for one echo before the run is called broken.
+const ECHO_DEADLINE: Duration = Duration::from_secs(10);
+
+fn prepare(seq_nr: u64) -> Message {
+    Message::Prepare { epoch: 1, seq_nr, signature: [9; 64] }
+}
+
+/// The bytes one `Prepare` takes on its stream, header included.
+fn frame_bytes() -> usize {
+    FRAME_HEADER_LEN + wire::encode(&prepare(0)).len()
+}
 
 /// Process CPU seconds so far (clock ticks of 10 ms: measured over seconds).
 fn cpu_seconds() -> f64 {
@@ -45,6 +62,35 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// What every pair shares with the measurement: round trips made, pairs
+/// ready (first round trip done), and the stop signal.
+#[derive(Clone)]
+struct Shared {
+    round_trips: Arc<AtomicU64>,
+    ready: Arc<AtomicUsize>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Runs one round trip, unless the stop comes first (then `false`),
+    /// and counts it; the first one marks the pair ready instead. Panics if
+    /// the echo does not come.
+    async fn round_trip(&mut self, first: bool, exchange: impl std::future::Future<Output = ()>) -> bool {
+        tokio::select! {
+            _ = self.stop.wait_for(|stop| *stop) => false,
+            done = tokio::time::timeout(ECHO_DEADLINE, exchange) => {
+                done.unwrap_or_else(|_| panic!("no echo within {ECHO_DEADLINE:?}"));
+                if first {
+                    self.ready.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.round_trips.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }
+        }
+    }
+}
+
 fn endpoint(identity: &LocalIdentity, allowed: &[PeerId]) -> quinn::Endpoint {
     let peers = AllowedPeers::default();
     peers.set(allowed.iter().copied());
@@ -52,41 +98,49 @@ fn endpoint(identity: &LocalIdentity, allowed: &[PeerId]) -> quinn::Endpoint {
     quinn::Endpoint::server(server, loopback()).unwrap()
 }
 
-/// Bare quinn: the client opens a stream, the server one back, and each
-/// echoes every frame it reads. Counts round trips into `count` until `stop`.
-async fn quinn_pair(seed: u8, stop: Stop, count: Arc<AtomicU64>) {
+/// Bare quinn: the client opens a stream, the server one back, and the
+/// server echoes every frame it reads.
+async fn quinn_pair(seed: u8, mut shared: Shared) {
     let (a, b) =
         (LocalIdentity::from_seed(&[seed; 32]).unwrap(), LocalIdentity::from_seed(&[seed | 0x80; 32]).unwrap());
     let server = endpoint(&b, &[a.id()]);
     let client = endpoint(&a, &[b.id()]);
     let address = server.local_addr().unwrap();
-    let accepting = tokio::spawn(async move {
-        let connection = server.accept().await.unwrap().await.unwrap();
-        let mut recv = connection.accept_uni().await.unwrap();
-        let mut send = connection.open_uni().await.unwrap();
-        let mut frame = [0u8; FRAME];
+    let size = frame_bytes();
+    let echo = tokio::spawn(async move {
+        let connection = server.accept().await?.await.ok()?;
+        let mut recv = connection.accept_uni().await.ok()?;
+        let mut send = connection.open_uni().await.ok()?;
+        let mut frame = vec![0u8; size];
         while recv.read_exact(&mut frame).await.is_ok() {
-            if send.write_all(&frame).await.is_err() {
-                break;
-            }
+            send.write_all(&frame).await.ok()?;
         }
-        drop(server);
+        Some(())
     });
-    let connection =
-        client.connect_with(identity::client_config(&a, b.id()).unwrap(), address, identity::SERVER_NAME).unwrap();
-    let connection = connection.await.unwrap();
+    let connecting = client.connect_with(identity::client_config(&a, b.id()).unwrap(), address, identity::SERVER_NAME);
+    let connection = connecting.unwrap().await.unwrap();
     let mut send = connection.open_uni().await.unwrap();
-    send.write_all(&[7u8; FRAME]).await.unwrap();
+    // A stream reaches the peer with its first data: the server accepts
+    // ours once this frame arrives, and opens its own to echo it.
+    send.write_all(&vec![7u8; size]).await.unwrap();
     let mut recv = connection.accept_uni().await.unwrap();
-    let mut frame = [0u8; FRAME];
-    recv.read_exact(&mut frame).await.unwrap();
-    while !*stop.borrow() {
-        send.write_all(&frame).await.unwrap();
-        recv.read_exact(&mut frame).await.unwrap();
-        count.fetch_add(1, Ordering::Relaxed);
+    let mut frame = vec![0u8; size];
+    let mut first = true;
+    while shared
+        .round_trip(first, async {
+            if !first {
+                send.write_all(&frame).await.unwrap();
+            }
+            recv.read_exact(&mut frame).await.unwrap();
+        })
+        .await
+    {
+        first = false;
     }
     connection.close(0u32.into(), b"done");
-    accepting.abort();
+    // The echo ends when its stream does; then both endpoints go idle.
+    let _ = tokio::time::timeout(ECHO_DEADLINE, echo).await;
+    let _ = tokio::time::timeout(ECHO_DEADLINE, client.wait_idle()).await;
 }
 
 fn limits() -> MessageLimits {
@@ -101,15 +155,19 @@ fn limits() -> MessageLimits {
     }
 }
 
+/// No rate limit: a dropped message would stall its pair for good, and the
+/// limiter's own cost is still paid on every message.
 fn unlimited() -> RateLimits {
     RateLimits { messages_per_second: 1e9, message_capacity: 1 << 30, bytes_per_second: 1e12, byte_capacity: 1 << 40 }
 }
 
 /// The node's transport: two `Network`s in one instance of two oracles,
 /// each answering every `Prepare` with one.
-async fn network_pair(seed: u8, stop: Stop, count: Arc<AtomicU64>) {
+async fn network_pair(seed: u8, mut shared: Shared) {
     let seeds = [[seed; 32], [seed | 0x80; 32]];
     let ids: Vec<PeerId> = seeds.iter().map(|s| LocalIdentity::from_seed(s).unwrap().id()).collect();
+    // Free ports, as the crate's tests find them; a dial that comes before
+    // its peer listens is retried, within CONNECT_DEADLINE.
     let ports: Vec<SocketAddr> =
         (0..2).map(|_| std::net::UdpSocket::bind(loopback()).unwrap().local_addr().unwrap()).collect();
     let start = |me: usize| -> (Network, InstanceSender) {
@@ -121,72 +179,90 @@ async fn network_pair(seed: u8, stop: Stop, count: Arc<AtomicU64>) {
     };
     let (network_a, a) = start(0);
     let (network_b, b) = start(1);
-    let prepare = |seq_nr| Message::Prepare { epoch: 1, seq_nr, signature: [9; 64] };
     let echo = tokio::spawn(async move {
         let inbound = b.inbound();
         loop {
-            let (_, message) = inbound.pop().await;
-            if let Message::Prepare { seq_nr, .. } = message {
+            if let (_, Message::Prepare { seq_nr, .. }) = inbound.pop().await {
                 b.send(0, &prepare(seq_nr));
             }
         }
     });
     let inbound = a.inbound();
-    // The first message waits for the connection; the queue keeps it.
-    a.send(1, &prepare(0));
-    inbound.pop().await;
     let mut seq_nr = 0;
-    while !*stop.borrow() {
+    // A message sent before the connection is up waits in the writer's
+    // queue, so the first exchange needs no retry.
+    while shared
+        .round_trip(seq_nr == 0, async {
+            a.send(1, &prepare(seq_nr));
+            inbound.pop().await;
+        })
+        .await
+    {
         seq_nr += 1;
-        a.send(1, &prepare(seq_nr));
-        inbound.pop().await;
-        count.fetch_add(1, Ordering::Relaxed);
     }
     echo.abort();
-    drop((network_a, network_b));
+    drop((a, network_a, network_b));
 }
-
-type Stop = tokio::sync::watch::Receiver<bool>;
 
 async fn measure<F, Fut>(case: &str, pairs: u8, window: Duration, pair: F)
 where
-    F: Fn(u8, Stop, Arc<AtomicU64>) -> Fut,
+    F: Fn(u8, Shared) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    // Handshakes and first allocations are left out: the pairs run for a
-    // second before the measured window opens.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let count = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> =
-        (0..pairs).map(|p| tokio::spawn(pair(p.wrapping_add(1), stopped.clone(), count.clone()))).collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (cpu, round_trips, started) = (cpu_seconds(), count.load(Ordering::Relaxed), Instant::now());
+    let shared =
+        Shared { round_trips: Arc::new(AtomicU64::new(0)), ready: Arc::new(AtomicUsize::new(0)), stop: stopped };
+    let tasks: Vec<_> = (1..=pairs).map(|p| tokio::spawn(pair(p, shared.clone()))).collect();
+    let connecting = Instant::now();
+    while shared.ready.load(Ordering::Relaxed) < usize::from(pairs) {
+        let failed = tasks.iter().any(|t| t.is_finished());
+        assert!(
+            !failed && connecting.elapsed() < CONNECT_DEADLINE,
+            "{case}: {} of {pairs} pairs made a first round trip within {CONNECT_DEADLINE:?}",
+            shared.ready.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (cpu, round_trips, started) = (cpu_seconds(), shared.round_trips.load(Ordering::Relaxed), Instant::now());
     tokio::time::sleep(window).await;
-    let (cpu, round_trips) = (cpu_seconds() - cpu, count.load(Ordering::Relaxed) - round_trips);
+    let (cpu, round_trips) = (cpu_seconds() - cpu, shared.round_trips.load(Ordering::Relaxed) - round_trips);
     let elapsed = started.elapsed().as_secs_f64();
     stop.send(true).unwrap();
     for task in tasks {
-        task.await.unwrap();
+        tokio::time::timeout(CONNECT_DEADLINE, task).await.expect("a pair did not stop").unwrap();
     }
     assert!(round_trips > 0, "{case}: no message made the round trip in {elapsed:.1} s");
     let messages = 2.0 * round_trips as f64;
     println!(
-        "{{\"bench\":\"message_cost\",\"case\":\"{case}\",\"pairs\":{pairs},\"frame_bytes\":{FRAME},\
+        "{{\"bench\":\"message_cost\",\"case\":\"{case}\",\"pairs\":{pairs},\"frame_bytes\":{},\
          \"messages_per_sec\":{:.0},\"cpu_us_per_message\":{:.2}}}",
+        frame_bytes(),
         messages / elapsed,
         cpu * 1e6 / messages
     );
 }
 
+/// An environment variable's value, or `default` when it is unset.
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let window = if bench { Duration::from_secs(4) } else { Duration::from_millis(300) };
+    let (pairs, window_ms) = if bench { ("1,8,64", "4000") } else { ("1", "300") };
+    let pairs: Vec<u8> = setting("MESSAGE_COST_PAIRS", pairs)
+        .split(',')
+        .map(|p| match p.trim().parse::<u8>() {
+            Ok(p @ 1..=127) => p,
+            _ => panic!("MESSAGE_COST_PAIRS: {p:?} is not a pair count from 1 to 127"),
+        })
+        .collect();
+    let window_ms: u64 =
+        setting("MESSAGE_COST_WINDOW_MS", window_ms).parse().expect("MESSAGE_COST_WINDOW_MS: milliseconds");
+    let window = Duration::from_millis(window_ms);
+    let cases = setting("MESSAGE_COST_CASES", "quinn,network");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let pairs: Vec<u8> = std::env::var("PAIRS")
-            .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).filter(|p| (1..128).contains(p)).collect())
-            .unwrap_or_else(|_| if bench { vec![1, 8, 64] } else { vec![1] });
-        let cases = std::env::var("CASES").unwrap_or_else(|_| "quinn,network".to_owned());
         for pairs in pairs {
             if cases.contains("quinn") {
                 measure("quinn", pairs, window, quinn_pair).await;
