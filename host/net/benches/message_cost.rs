@@ -18,8 +18,10 @@
 //!
 //! `cargo bench -p ocr-net --bench message_cost` prints one JSON line per
 //! case and pair count. `MESSAGE_COST_PAIRS` (default `1,8,64`, each
-//! 1–127), `MESSAGE_COST_CASES` (default `quinn,network`) and
-//! `MESSAGE_COST_WINDOW_MS` (default 4000) choose what runs. `cargo test
+//! 1–127), `MESSAGE_COST_CASES` (default `quinn,network`),
+//! `MESSAGE_COST_WINDOW_MS` (default 4000) and `MESSAGE_COST_WORKERS` (the
+//! runtime's worker threads, default 2, as the node has on this machine)
+//! choose what runs. `cargo test
 //! --all-targets` runs it as a smoke test: one pair, briefly, failing (not
 //! hanging) if no message makes the round trip.
 
@@ -261,7 +263,8 @@ fn main() {
         setting("MESSAGE_COST_WINDOW_MS", window_ms).parse().expect("MESSAGE_COST_WINDOW_MS: milliseconds");
     let window = Duration::from_millis(window_ms);
     let cases = setting("MESSAGE_COST_CASES", "quinn,network");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let workers: usize = setting("MESSAGE_COST_WORKERS", "2").parse().expect("MESSAGE_COST_WORKERS: a thread count");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     runtime.block_on(async {
         for pairs in pairs {
             if cases.contains("quinn") {
