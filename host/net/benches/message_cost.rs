@@ -145,18 +145,6 @@ async fn quinn_pair(seed: u8, mut shared: Shared) {
     let _ = tokio::time::timeout(ECHO_DEADLINE, client.wait_idle()).await;
 }
 
-fn limits() -> MessageLimits {
-    MessageLimits {
-        n: 2,
-        quorum: 2,
-        max_query_length: 128,
-        max_observation_length: 128,
-        max_outcome_length: 1024,
-        max_report_count: 1,
-        max_report_signature_length: 65,
-    }
-}
-
 /// No rate limit: a dropped message would stall its pair for good, and the
 /// limiter's own cost is still paid on every message.
 fn unlimited() -> RateLimits {
@@ -176,7 +164,7 @@ async fn network_pair(seed: u8, mut shared: Shared) {
         let other = 1 - me;
         let config = NetworkConfig::new(ports[me], seeds[me], vec![(ids[other], ports[other])]);
         let network = Network::start(config, NetMetrics::default()).unwrap();
-        let sender = network.open_instance(DIGEST, &ids, me as u8, limits(), unlimited()).unwrap();
+        let sender = network.open_instance(DIGEST, &ids, me as u8, MessageLimits::for_fuzzing(2), unlimited()).unwrap();
         (network, sender)
     };
     let (network_a, a) = start(0);
